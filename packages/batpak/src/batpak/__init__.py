@@ -1,0 +1,68 @@
+"""batpak: an embedded, sync-first, append-only journal, byte-compatible with the Rust reference.
+
+Open a ``Store`` with a ``StoreConfig``, append typed payloads (msgspec Structs bound to an event
+kind with ``@event_payload``), and read them back by id, region, entity or kind. Every event is
+BLAKE3 hash-chained to its entity's previous event, and every append returns a verifiable receipt.
+"""
+
+from batpak.config import StoreConfig
+from batpak.coordinate import Coordinate, KindFilter, Region
+from batpak.errors import (
+    DomainError,
+    FailClosedError,
+    NotFound,
+    RetryableError,
+    StoreError,
+    StoreLocked,
+    TypedDecodeError,
+)
+from batpak.event import DagPosition, Event, EventHeader, HashChain, StoredEvent
+from batpak.kinds import EventKind
+from batpak.options import AppendOptions
+from batpak.payload import event_payload, upcaster
+from batpak.projection import Projection, handles
+from batpak.receipt import AppendReceipt, DiskPos, Outcome, ReceiptVerdict, verify_receipt_claim
+from batpak.store._index import IndexEntry
+from batpak.store._store import Store
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "AppendOptions",
+    "AppendReceipt",
+    "Coordinate",
+    "DagPosition",
+    "DiskPos",
+    "DomainError",
+    "Event",
+    "EventHeader",
+    "EventKind",
+    "FailClosedError",
+    "HashChain",
+    "IndexEntry",
+    "KindFilter",
+    "NotFound",
+    "Outcome",
+    "Projection",
+    "ReceiptVerdict",
+    "Region",
+    "RetryableError",
+    "Store",
+    "StoreConfig",
+    "StoreError",
+    "StoreLocked",
+    "StoredEvent",
+    "TypedDecodeError",
+    "event_payload",
+    "handles",
+    "upcaster",
+    "verify_receipt_claim",
+)
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        try:
+            _obj.__module__ = "batpak"
+        except (AttributeError, TypeError):
+            pass

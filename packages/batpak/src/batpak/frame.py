@@ -1,0 +1,99 @@
+"""Frames: the CRC-guarded unit of a segment, and the FramePayload map inside it.
+
+A frame is ``len u32 BE ‖ crc32 u32 BE ‖ msgpack`` where the CRC covers the msgpack only
+(format.md §7.1). Pure encoding and decoding; no I/O lives here.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Annotated
+
+import msgspec
+
+from batpak import canonical
+
+FRAME_HEADER = struct.Struct(">II")
+ByteList = list[Annotated[int, msgspec.Meta(ge=0, le=0xFF)]]
+U16 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
+U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF_FFFF)]
+U64 = Annotated[int, msgspec.Meta(ge=0)]
+I64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+
+
+class WirePosition(msgspec.Struct, gc=False):
+    wall_ms: U64
+    counter: U16
+    depth: U32
+    lane: U32
+    sequence: U32
+
+
+class WireHeader(msgspec.Struct, gc=False):
+    event_id: bytes
+    correlation_id: bytes
+    causation_id: bytes | None
+    timestamp_us: I64
+    position: WirePosition
+    payload_size: U32
+    event_kind: U16
+    flags: Annotated[int, msgspec.Meta(ge=0, le=0xFF)]
+    content_hash: ByteList = msgspec.field(default_factory=lambda: [0] * 32)
+    payload_version: U16 = 0
+
+
+class WireHashChain(msgspec.Struct, gc=False):
+    prev_hash: ByteList
+    event_hash: ByteList
+
+
+class WireEvent(msgspec.Struct, gc=False):
+    header: WireHeader
+    payload: ByteList
+    hash_chain: WireHashChain | None
+
+
+class WireFrame(msgspec.Struct, gc=False):
+    """FramePayload: the event, its coordinate strings and receipt extensions."""
+
+    event: WireEvent
+    entity: str
+    scope: str
+    receipt_extensions: dict[str, ByteList] = msgspec.field(default_factory=dict)
+
+
+_frame_decoder = msgspec.msgpack.Decoder(WireFrame)
+
+
+class FrameDecodeError(ValueError):
+    """Frame bytes are not a well-formed FramePayload."""
+
+
+def encode_frame(frame: WireFrame) -> bytes:
+    """The whole frame: length and CRC header, then the canonical FramePayload."""
+    body = canonical.encode(frame)
+    return FRAME_HEADER.pack(len(body), zlib.crc32(body)) + body
+
+
+def decode_body(body: bytes | memoryview) -> WireFrame:
+    try:
+        frame = _frame_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise FrameDecodeError(str(exc)) from exc
+    _check(frame)
+    return frame
+
+
+def _check(frame: WireFrame) -> None:
+    header = frame.event.header
+    if len(header.event_id) != 16 or len(header.correlation_id) != 16:
+        raise FrameDecodeError("event or correlation id is not 16 bytes")
+    if header.causation_id is not None and len(header.causation_id) != 16:
+        raise FrameDecodeError("causation id is not 16 bytes")
+    if len(header.content_hash) != 32:
+        raise FrameDecodeError("content_hash is not 32 bytes")
+    chain = frame.event.hash_chain
+    if chain is not None and (len(chain.prev_hash) != 32 or len(chain.event_hash) != 32):
+        raise FrameDecodeError("hash chain values are not 32 bytes")

@@ -1,0 +1,59 @@
+"""Side files: the 12-byte prefix (magic, version u16 LE, crc32 LE) and atomic replacement.
+
+Every side file is ``magic (6 ASCII) ‖ version ‖ crc32 of the body ‖ body`` (format.md §7).
+Writes go to a temporary file that is fsynced, renamed over the target, and followed by a
+directory fsync, so a crash leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from batpak.errors import FutureVersion, SideFileCorrupt
+
+PREFIX = struct.Struct("<6sHI")
+
+
+def wrap(magic: bytes, version: int, body: bytes) -> bytes:
+    return PREFIX.pack(magic, version, zlib.crc32(body)) + body
+
+
+def unwrap(path: Path, data: bytes, magic: bytes, max_version: int) -> tuple[int, bytes]:
+    """Check the prefix; return ``(version, body)``. Damage raises ``SideFileCorrupt``."""
+    if len(data) < PREFIX.size:
+        raise SideFileCorrupt(f"{path.name} is shorter than its prefix")
+    got_magic, version, crc = PREFIX.unpack_from(data)
+    if got_magic != magic:
+        raise SideFileCorrupt(f"{path.name} has magic {got_magic!r}, expected {magic!r}")
+    if version > max_version:
+        raise FutureVersion(f"{path.name} has version {version}; this reader knows {max_version}")
+    body = data[PREFIX.size :]
+    if zlib.crc32(body) != crc:
+        raise SideFileCorrupt(f"{path.name} fails its CRC check")
+    return version, body
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new contents."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

@@ -1,0 +1,1 @@
+"""The Store and the parts it is made of: lifecycle, writer, index and reads."""

@@ -1,0 +1,140 @@
+"""Opening and closing a store directory: the lock, store.meta, and torn-tail sealing."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+
+import msgspec
+
+from batpak import canonical
+from batpak.errors import Io, StoreLocked, StoreMetadataCorrupt
+from batpak.ids import uuid7
+from batpak.segment import encode_footer
+from batpak.sidefile import fsync_dir, unwrap, wrap, write_atomic
+from batpak.store._recover import Recovered, SegmentState
+from batpak.store._segments import sidx_row
+
+LOCK_NAME = ".batpak.lock"
+META_NAME = "store.meta"
+META_MAGIC = b"FBATSM"
+META_VERSION = 1
+IDEMP_NAME = "index.idemp"
+
+
+def acquire_lock(directory: Path, mode: str) -> int:
+    """Take the exclusive, non-blocking directory lock; the fd holds it until closed."""
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise Io(f"cannot open lock file in {directory}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise StoreLocked(str(directory), mode) from None
+        raise Io(f"cannot lock {directory}: {exc}") from exc
+    return fd
+
+
+class StoreMeta(msgspec.Struct):
+    """``store.meta`` (FBATSM v1): the lineage id plus compaction and idempotency authority."""
+
+    lineage: bytes
+    idemp_authority: msgspec.Raw | None
+    last_compaction_commit: msgspec.Raw | None
+
+
+def load_or_mint_meta(directory: Path, writable: bool, clock_us: int) -> int | None:
+    """The store's lineage id; a writable open of a store without one mints it."""
+    path = directory / META_NAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if (directory / IDEMP_NAME).exists() and _idemp_version(directory) >= 2:
+            raise StoreMetadataCorrupt(
+                "store.meta is missing but index.idemp v2 needs it; refusing to re-mint"
+            ) from None
+        if not writable:
+            return None
+        lineage = uuid7(clock_us)
+        body = canonical.encode(
+            {"lineage": lineage.to_bytes(16, "big"), "idemp_authority": None,
+             "last_compaction_commit": None}
+        )
+        write_atomic(path, wrap(META_MAGIC, META_VERSION, body))
+        return lineage
+    _, body = unwrap(path, data, META_MAGIC, META_VERSION)
+    try:
+        meta = msgspec.msgpack.decode(body, type=StoreMeta)
+    except msgspec.DecodeError as exc:
+        raise StoreMetadataCorrupt(f"store.meta does not decode: {exc}") from exc
+    if len(meta.lineage) != 16:
+        raise StoreMetadataCorrupt("store.meta lineage is not 16 bytes")
+    return int.from_bytes(meta.lineage, "big")
+
+
+def _idemp_version(directory: Path) -> int:
+    with open(directory / IDEMP_NAME, "rb") as handle:
+        head = handle.read(8)
+    return int.from_bytes(head[6:8], "little") if len(head) == 8 else 0
+
+
+def seal_torn_segment(directory: Path, recovered: Recovered) -> None:
+    """Replace a newest segment that ends in torn bytes by its whole prefix plus a footer.
+
+    The reference ignores a torn tail only on the newest segment, and every open adds a newer
+    one, so the next open would refuse the store. Sealing the CRC-valid prefix under a trusted
+    SDX3 footer keeps the store openable (by either implementation) without truncating
+    evidence: the original bytes stay beside it as ``NNNNNN.torn``.
+    """
+    if not recovered.segments:
+        return
+    last = recovered.segments[-1]
+    if last.sealed or last.frames_end == last.size or last.frames_end == 0:
+        return
+    rows = [sidx_row(e) for e in recovered.entries if e.segment_id == last.segment_id]
+    with open(last.path, "rb") as handle:
+        prefix = handle.read(last.frames_end)
+    temporary = last.path.with_name(last.path.name + ".seal-tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(prefix + encode_footer(rows, last.frames_end))
+        handle.flush()
+        os.fsync(handle.fileno())
+    evidence = last.path.with_suffix(".torn")
+    if not evidence.exists():
+        os.link(last.path, evidence)
+    fsync_dir(directory)
+    os.replace(temporary, last.path)
+    fsync_dir(directory)
+    recovered.segments[-1] = SegmentState(
+        last.segment_id, last.path, os.path.getsize(last.path), last.frames_end, True
+    )
+
+
+def open_report(path_kind: str, restored: int, elapsed_us: int, phases: tuple[int, ...]) -> bytes:
+    """The OPEN_COMPLETED payload: the reference's OpenIndexReport map, in its key order."""
+    plan_us, interner_us, restore_us, hidden_us = phases
+    return canonical.encode(
+        {
+            "path": path_kind,
+            "restored_entries": restored,
+            "tail_entries": 0,
+            "elapsed_us": elapsed_us,
+            "phase_plan_build_us": plan_us,
+            "phase_interner_us": interner_us,
+            "phase_restore_index_us": restore_us,
+            "phase_hidden_ranges_us": hidden_us,
+            "unknown_reserved_system_kind_fallbacks": 0,
+            "unknown_reserved_system_kind_histogram": {},
+            "unknown_reserved_effect_kind_fallbacks": 0,
+            "unknown_reserved_effect_kind_histogram": {},
+            "cumulative_unknown_reserved_system_kind_fallbacks": 0,
+            "cumulative_unknown_reserved_system_kind_histogram": {},
+            "cumulative_unknown_reserved_effect_kind_fallbacks": 0,
+            "cumulative_unknown_reserved_effect_kind_histogram": {},
+        }
+    )

@@ -1,0 +1,203 @@
+"""Cold start: rebuild the index from segment files (format.md §7.2).
+
+Segments are read in id order. Sealed segments must be whole (fail closed); the last one may
+end in a torn frame, which is ignored in place. Batch items are staged and released only when
+a COMMIT with the matching count arrives. Global sequences come from a trusted SDX3 footer
+when there is one, and are otherwise synthesized as max_seen + 1 in log order.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batpak.errors import CorruptSegment
+from batpak.event import ZERO_HASH
+from batpak.frame import WireFrame
+from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
+from batpak.segment import (
+    Posture,
+    ScannedFrame,
+    parse_segment_id,
+    read_footer,
+    read_header,
+    scan_frames,
+)
+from batpak.store._index import IndexEntry
+
+BATCH_ENTITY = "_batch"
+
+
+@dataclass(slots=True)
+class SegmentState:
+    """What recovery learned about one segment file."""
+
+    segment_id: int
+    path: Path
+    size: int
+    frames_end: int
+    sealed: bool
+
+
+@dataclass(slots=True)
+class Recovered:
+    entries: list[IndexEntry] = field(default_factory=list)
+    segments: list[SegmentState] = field(default_factory=list)
+    next_sequence: int = 0
+
+    @property
+    def max_segment_id(self) -> int:
+        return self.segments[-1].segment_id if self.segments else 0
+
+
+def list_segments(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for name in os.listdir(directory):
+        segment_id = parse_segment_id(name)
+        if segment_id is not None:
+            found.append((segment_id, directory / name))
+    found.sort()
+    return found
+
+
+def entry_from_frame(
+    frame: WireFrame, segment_id: int, offset: int, length: int, global_sequence: int
+) -> IndexEntry:
+    header = frame.event.header
+    chain = frame.event.hash_chain
+    position = header.position
+    extensions = {k: bytes(v) for k, v in frame.receipt_extensions.items()} or None
+    return IndexEntry(
+        event_id=int.from_bytes(header.event_id, "big"),
+        correlation_id=int.from_bytes(header.correlation_id, "big"),
+        causation_id=(
+            None if header.causation_id is None else int.from_bytes(header.causation_id, "big")
+        ),
+        entity=frame.entity,
+        scope=frame.scope,
+        event_kind=header.event_kind,
+        wall_ms=position.wall_ms,
+        clock=position.sequence,
+        lane=position.lane,
+        depth=position.depth,
+        prev_hash=ZERO_HASH if chain is None else bytes(chain.prev_hash),
+        event_hash=bytes(header.content_hash) if chain is None else bytes(chain.event_hash),
+        global_sequence=global_sequence,
+        segment_id=segment_id,
+        offset=offset,
+        length=length,
+        receipt_extensions=extensions,
+    )
+
+
+def _is_marker(frame: WireFrame, kind: int) -> bool:
+    return frame.event.header.event_kind == kind and frame.entity == BATCH_ENTITY
+
+
+class _Replayer:
+    """Turns scanned frames into committed entries, staging batches until their COMMIT."""
+
+    def __init__(self) -> None:
+        self.out = Recovered()
+        self.staged: list[ScannedFrame] | None = None
+        self.expected = 0
+
+    def segment(
+        self, segment_id: int, frames: list[ScannedFrame], sequences: dict[int, int] | None
+    ) -> None:
+        for scanned in frames:
+            frame = scanned.frame
+            if _is_marker(frame, SYSTEM_BATCH_BEGIN):
+                self.staged = []
+                self.expected = frame.event.header.payload_size
+            elif _is_marker(frame, SYSTEM_BATCH_COMMIT):
+                if self.staged is not None and len(self.staged) == self.expected:
+                    self._release(segment_id, self.staged, sequences)
+                self.staged = None
+            elif self.staged is not None:
+                self.staged.append(scanned)
+            else:
+                self._release(segment_id, [scanned], sequences)
+        self.staged = None  # a batch never spans segments: an open one here is incomplete
+
+    def _release(
+        self, segment_id: int, frames: list[ScannedFrame], sequences: dict[int, int] | None
+    ) -> None:
+        for scanned in frames:
+            if sequences is None:
+                seq = self.out.next_sequence
+            else:
+                found = sequences.get(scanned.offset)
+                if found is None:
+                    raise CorruptSegment(
+                        segment_id, f"frame at {scanned.offset} has no row in the SIDX footer"
+                    )
+                seq = found
+            self.out.entries.append(
+                entry_from_frame(scanned.frame, segment_id, scanned.offset, scanned.length, seq)
+            )
+            self.out.next_sequence = max(self.out.next_sequence, seq + 1)
+
+
+def recover(directory: Path) -> Recovered:
+    """Scan every segment in ``directory`` and rebuild the committed, visible history."""
+    replayer = _Replayer()
+    listed = list_segments(directory)
+    for position, (segment_id, path) in enumerate(listed):
+        last = position == len(listed) - 1
+        posture: Posture = "recover_torn_tail" if last else "fail_closed"
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                if not last:
+                    raise CorruptSegment(segment_id, "sealed segment file is empty")
+                replayer.out.segments.append(SegmentState(segment_id, path, 0, 0, False))
+                continue
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                data = memoryview(mapped)
+                try:
+                    state = _recover_segment(replayer, segment_id, path, data, posture, last)
+                finally:
+                    data.release()
+        replayer.out.segments.append(state)
+    return replayer.out
+
+
+def _recover_segment(
+    replayer: _Replayer,
+    segment_id: int,
+    path: Path,
+    data: memoryview,
+    posture: Posture,
+    last: bool,
+) -> SegmentState:
+    size = len(data)
+    try:
+        start = read_header(segment_id, data)
+    except CorruptSegment:
+        if last and size < 8 + 64 * 1024 and _short_header(data):
+            # A crash while creating the newest segment left a partial header: nothing in it
+            # was ever acknowledged, so it recovers as empty.
+            return SegmentState(segment_id, path, size, size, False)
+        raise
+    footer = read_footer(segment_id, data, start)
+    if footer is not None and footer.rows is not None:
+        frames, end = scan_frames(segment_id, data, start, footer.string_table_offset, "fail_closed")
+        sequences = {row.frame_offset: row.global_sequence for row in footer.rows}
+        replayer.segment(segment_id, frames, sequences)
+        return SegmentState(segment_id, path, size, end, True)
+    end_limit = size
+    if footer is not None and data[size - 4 : size].tobytes() == b"SDX2":
+        end_limit = footer.string_table_offset  # legacy footer: its offset bounds the frames
+    frames, end = scan_frames(segment_id, data, start, end_limit, posture)
+    replayer.segment(segment_id, frames, None)
+    return SegmentState(segment_id, path, size, end, footer is not None)
+
+
+def _short_header(data: memoryview) -> bool:
+    """True when the file is a prefix of a segment header cut short by a crash."""
+    if len(data) < 8:
+        return data[: min(4, len(data))].tobytes() == b"FBAT"[: min(4, len(data))]
+    return data[:4].tobytes() == b"FBAT" and int.from_bytes(data[4:8], "big") + 8 > len(data)

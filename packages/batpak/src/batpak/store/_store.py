@@ -1,0 +1,407 @@
+"""Store: the public front of the journal. It wires lifecycle, writer, index and reads."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future
+from typing import Any, Self, TypeVar
+
+import msgspec
+
+from batpak import canonical
+from batpak.config import StoreConfig
+from batpak.coordinate import Coordinate, Region
+from batpak.errors import (
+    CorruptFrame,
+    Io,
+    NotFound,
+    PayloadTooLarge,
+    ReadOnlyStore,
+    ReservedKind,
+    StoreClosed,
+    StoreError,
+    InvalidPayload,
+    InvalidKind,
+)
+from batpak.event import DagPosition, Event, EventHeader, HashChain, StoredEvent
+from batpak.frame import FrameDecodeError, decode_body
+from batpak.kinds import SYSTEM_OPEN_COMPLETED, EventKind, is_reserved
+from batpak.options import DEFAULT_OPTIONS, AppendOptions
+from batpak.payload import kind_of, verify_registry, version_of
+from batpak.projection import Projection
+from batpak.receipt import AppendReceipt, Outcome, Reason, ReceiptVerdict, verify_receipt_claim
+from batpak.store._index import Index, IndexEntry
+from batpak.store._lifecycle import (
+    acquire_lock,
+    load_or_mint_meta,
+    open_report,
+    seal_torn_segment,
+)
+from batpak.store._recover import recover
+from batpak.store._segments import ActiveSegment, ReadHandles
+from batpak.store._writer import LIFECYCLE, Append, Close, Sync, Writer
+
+P = TypeVar("P", bound=Projection)
+T = TypeVar("T")
+
+
+class Store:
+    """An open journal directory. Use ``Store.open`` (or ``open_read_only``) as a context manager.
+
+    Appends are serialized through one writer thread; reads run on the caller's thread against
+    the in-memory index and the segment files. One Store per directory, across processes.
+    """
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        lock_fd: int,
+        index: Index,
+        writer: Writer | None,
+        lineage: int | None,
+    ) -> None:
+        self._config = config
+        self._lock_fd = lock_fd
+        self._index = index
+        self._writer = writer
+        self._lineage = lineage
+        self._reads = ReadHandles(config.path)
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, config: StoreConfig) -> Store:
+        """Open (creating if needed) a store for writing; appends a durable OPEN_COMPLETED."""
+        started = time.monotonic_ns()
+        if config.event_payload_validation == "fail_fast":
+            verify_registry()
+        try:
+            config.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Io(f"cannot create store directory {config.path}: {exc}") from exc
+        lock_fd = acquire_lock(config.path, "read_write")
+        try:
+            plan_start = time.monotonic_ns()
+            recovered = recover(config.path)
+            plan_us = (time.monotonic_ns() - plan_start) // 1000
+            seal_torn_segment(config.path, recovered)
+            lineage = load_or_mint_meta(config.path, True, config.clock())
+            restore_start = time.monotonic_ns()
+            index = Index()
+            index.insert(recovered.entries)
+            restore_us = (time.monotonic_ns() - restore_start) // 1000
+            segment = ActiveSegment(
+                config.path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000
+            )
+            writer = Writer(config, index, segment, recovered.next_sequence)
+            store = cls(config, lock_fd, index, writer, lineage)
+            elapsed_us = (time.monotonic_ns() - started) // 1000
+            report = open_report(
+                "Rebuild", len(recovered.entries), elapsed_us, (plan_us, 0, restore_us, 0)
+            )
+            store._append_open_completed(report, recovered.entries)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return store
+
+    @classmethod
+    def open_read_only(cls, config: StoreConfig) -> Store:
+        """Open without a writer and without side effects; the lock is still exclusive."""
+        if not config.path.is_dir():
+            raise Io(f"store directory {config.path} does not exist")
+        lock_fd = acquire_lock(config.path, "read_only")
+        try:
+            recovered = recover(config.path)
+            lineage = load_or_mint_meta(config.path, False, config.clock())
+            index = Index()
+            index.insert(recovered.entries)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(config, lock_fd, index, None, lineage)
+
+    def _append_open_completed(self, report: bytes, recovered: list[IndexEntry]) -> None:
+        # The OPEN HLC never regresses below what was recovered (INV-FRONTIER-OPEN-MONOTONIC).
+        now_ms = max(self._config.clock(), 0) // 1000
+        wall_ms = max([now_ms] + [e.wall_ms for e in recovered[-1:]])
+        command = Append(
+            LIFECYCLE,
+            SYSTEM_OPEN_COMPLETED,
+            report,
+            0,
+            DEFAULT_OPTIONS,
+            durable=True,
+            timestamp_us=wall_ms * 1000,
+        )
+        self._submit(command)
+        command.future.result()
+
+    def close(self) -> None:
+        """Drain the writer, append CLOSE_COMPLETED, seal the segment and release the lock."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._writer is not None:
+                    command = Close()
+                    self._writer.submit(command)
+                    try:
+                        command.future.result()
+                    finally:
+                        self._writer.join()
+            finally:
+                self._reads.close()
+                os.close(self._lock_fd)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def sync(self) -> None:
+        """Block until every write acknowledged so far is on stable storage (fsync)."""
+        command = Sync()
+        self._submit(command)
+        command.future.result()
+
+    @property
+    def config(self) -> StoreConfig:
+        return self._config
+
+    def identity(self) -> int | None:
+        """The lineage id minted in ``store.meta`` at the first writable open."""
+        return self._lineage
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        coord: Coordinate,
+        kind: EventKind | int,
+        payload: Any,
+        options: AppendOptions = DEFAULT_OPTIONS,
+    ) -> AppendReceipt:
+        """Append a payload under ``kind``: a Struct, dict or other value is encoded
+        canonically (payload_version 0). Use ``append_msgpack`` for pre-encoded bytes."""
+        try:
+            data = canonical.encode(payload)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidPayload(f"payload cannot be encoded: {exc}") from exc
+        return self._append(coord, kind, data, 0, options)
+
+    def append_msgpack(
+        self,
+        coord: Coordinate,
+        kind: EventKind | int,
+        payload: bytes,
+        options: AppendOptions = DEFAULT_OPTIONS,
+    ) -> AppendReceipt:
+        """Append caller-encoded MessagePack bytes verbatim (they must be one valid value)."""
+        if not isinstance(payload, bytes):
+            raise InvalidPayload("append_msgpack takes bytes")
+        try:
+            msgspec.msgpack.decode(payload)
+        except msgspec.DecodeError as exc:
+            raise InvalidPayload(f"payload is not one MessagePack value: {exc}") from exc
+        return self._append(coord, kind, payload, 0, options)
+
+    def append_typed(
+        self, coord: Coordinate, value: msgspec.Struct, options: AppendOptions = DEFAULT_OPTIONS
+    ) -> AppendReceipt:
+        """Append an ``@event_payload`` Struct under its bound kind and version."""
+        cls = type(value)
+        return self._append(coord, kind_of(cls), canonical.encode(value), version_of(cls), options)
+
+    def _append(
+        self, coord: Coordinate, kind: int, data: bytes, version: int, options: AppendOptions
+    ) -> AppendReceipt:
+        if not isinstance(coord, Coordinate):
+            raise TypeError(f"coord must be a Coordinate, not {type(coord).__name__}")
+        if not isinstance(kind, int) or not 0 <= kind <= 0xFFFF:
+            raise InvalidKind(f"event kind {kind!r} is not a u16")
+        if is_reserved(kind):
+            raise ReservedKind(kind)
+        if len(data) > self._config.single_append_max_bytes:
+            raise PayloadTooLarge(len(data), self._config.single_append_max_bytes)
+        command = Append(coord, int(kind), data, version, options)
+        self._submit(command)
+        return command.future.result()
+
+    def _submit(self, command: Append | Sync) -> None:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        if self._writer is None:
+            raise ReadOnlyStore("the store was opened read-only")
+        self._writer.submit(command)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _entry(self, event_id: int) -> IndexEntry:
+        entry = self._index.get(event_id)
+        if entry is None:
+            raise NotFound(event_id)
+        return entry
+
+    def read_raw(self, event_id: int) -> bytes:
+        """The event's stored payload bytes (canonical MessagePack)."""
+        return self.get(event_id).event.payload
+
+    def get(self, event_id: int) -> StoredEvent:
+        """The committed event with this id; raises ``NotFound``."""
+        return self._load(self._entry(event_id))
+
+    def _load(self, entry: IndexEntry) -> StoredEvent:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        try:
+            data = self._reads.read(entry.segment_id, entry.offset, entry.length)
+        except OSError as exc:
+            raise Io(f"cannot read segment {entry.segment_id}: {exc}") from exc
+        try:
+            frame = decode_body(data[8:])
+        except FrameDecodeError as exc:
+            raise CorruptFrame(entry.segment_id, entry.offset, str(exc)) from exc
+        wire = frame.event.header
+        if int.from_bytes(wire.event_id, "big") != entry.event_id:
+            raise CorruptFrame(entry.segment_id, entry.offset, "frame holds a different event")
+        position = wire.position
+        chain = frame.event.hash_chain
+        header = EventHeader(
+            event_id=entry.event_id,
+            correlation_id=entry.correlation_id,
+            causation_id=entry.causation_id,
+            timestamp_us=wire.timestamp_us,
+            position=DagPosition(
+                position.wall_ms, position.counter, position.depth, position.lane, position.sequence
+            ),
+            payload_size=wire.payload_size,
+            event_kind=wire.event_kind,
+            flags=wire.flags,
+            content_hash=bytes(wire.content_hash),
+            payload_version=wire.payload_version,
+        )
+        event = Event(
+            header=header,
+            payload=bytes(frame.event.payload),
+            hash_chain=(
+                None
+                if chain is None
+                else HashChain(bytes(chain.prev_hash), bytes(chain.event_hash))
+            ),
+        )
+        return StoredEvent(
+            coordinate=Coordinate(frame.entity, frame.scope),
+            event=event,
+            global_sequence=entry.global_sequence,
+            extensions=dict(entry.receipt_extensions or {}),
+        )
+
+    def query(self, region: Region) -> list[IndexEntry]:
+        """Every visible event in the region, in commit order (for small regions)."""
+        return self._index.query(region)
+
+    def query_entries_after(
+        self, region: Region, after: int | None = None, limit: int = 256
+    ) -> list[IndexEntry]:
+        """One commit-ordered page: up to ``limit`` entries with global_sequence > ``after``."""
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        return self._index.after(region, after, limit)
+
+    def by_entity(self, entity: str) -> list[IndexEntry]:
+        """Every event of exactly this entity, in commit order."""
+        return self._index.entity_stream(entity)
+
+    def by_scope(self, scope: str) -> list[IndexEntry]:
+        return self._index.query(Region.scope(scope))
+
+    def by_fact(self, kind: EventKind | int) -> list[IndexEntry]:
+        """Every event of exactly this kind, in commit order."""
+        return self._index.query(Region.all().with_kind(kind))
+
+    def entity_generation(self, entity: str) -> int | None:
+        """The global sequence of the entity's newest event, or None if it has none."""
+        stream = self._index.entity_stream(entity)
+        return stream[-1].global_sequence if stream else None
+
+    def walk_ancestors(self, event_id: int, limit: int = 64) -> list[IndexEntry]:
+        """The event and its chain ancestors (same entity and lane), newest first."""
+        entry = self._entry(event_id)
+        walked = [entry]
+        stream = self._index.entity_stream(entry.entity)
+        position = next(i for i, e in enumerate(stream) if e.event_id == event_id)
+        while len(walked) < limit and entry.prev_hash != bytes(32):
+            parent = None
+            for i in range(position - 1, -1, -1):
+                candidate = stream[i]
+                if candidate.lane == entry.lane and candidate.event_hash == entry.prev_hash:
+                    parent, position = candidate, i
+                    break
+            if parent is None:
+                break
+            walked.append(parent)
+            entry = parent
+        return walked
+
+    # -- receipts -------------------------------------------------------------------------
+
+    def verify_append_receipt(self, receipt: AppendReceipt) -> ReceiptVerdict:
+        """Check a receipt against the committed event, then its signature claim."""
+        entry = self._index.get(receipt.event_id)
+        if entry is None:
+            return ReceiptVerdict(Outcome.INVALID, Reason.MISSING_COMMITTED_EVENT)
+        mismatch = _receipt_mismatch(receipt, entry)
+        if mismatch is not None:
+            return ReceiptVerdict(Outcome.INVALID, mismatch)
+        return verify_receipt_claim(receipt, entry.coord, entry.event_kind, entry.prev_hash)
+
+    # -- projections ----------------------------------------------------------------------
+
+    def project(self, projection: type[P], entity: str) -> P:
+        """Replay the entity's handled events, in commit order, into a new projection."""
+        state = projection()
+        kinds = projection.handlers
+        for entry in self._index.entity_stream(entity):
+            handled = kinds.get(entry.event_kind)
+            if handled is not None:
+                state.apply(entry.event_kind, self._load(entry).decode(handled[0]))
+        return state
+
+    def project_if_changed(
+        self, projection: type[P], entity: str, last_generation: int | None
+    ) -> tuple[int | None, P] | None:
+        """``(generation, state)`` if the entity changed since ``last_generation``, else None."""
+        generation = self.entity_generation(entity)
+        if generation == last_generation:
+            return None
+        return generation, self.project(projection, entity)
+
+    def events(self, entries: Iterable[IndexEntry]) -> list[StoredEvent]:
+        """Load the full events for index entries (for example, a query page)."""
+        return [self._load(entry) for entry in entries]
+
+
+def _receipt_mismatch(receipt: AppendReceipt, entry: IndexEntry) -> Reason | None:
+    if receipt.event_id != entry.event_id:
+        return Reason.EVENT_ID_MISMATCH
+    if receipt.global_sequence != entry.global_sequence:
+        return Reason.SEQUENCE_MISMATCH
+    pos = receipt.disk_pos
+    if (pos.segment_id, pos.offset, pos.length) != (entry.segment_id, entry.offset, entry.length):
+        return Reason.DISK_POSITION_MISMATCH
+    if receipt.content_hash != entry.event_hash:
+        return Reason.CONTENT_HASH_MISMATCH
+    if dict(receipt.extensions) != dict(entry.receipt_extensions or {}):
+        return Reason.EXTENSIONS_MISMATCH
+    return None
+
+
+__all__ = ["Store", "StoreError", "Future"]
