@@ -5,6 +5,8 @@ kind with ``@event_payload``), and read them back by id, region, entity or kind.
 BLAKE3 hash-chained to its entity's previous event, and every append returns a verifiable receipt.
 """
 
+import contextlib as _contextlib
+
 from batpak.config import StoreConfig
 from batpak.coordinate import Coordinate, KindFilter, Region
 from batpak.errors import (
@@ -60,9 +62,5 @@ __all__ = (
 )
 
 for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
-        try:
-            _obj.__module__ = "batpak"
-        except (AttributeError, TypeError):
-            pass
+    with _contextlib.suppress(AttributeError, TypeError):
+        globals()[_name].__module__ = "batpak"

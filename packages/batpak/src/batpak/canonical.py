@@ -53,6 +53,7 @@ Buffer: TypeAlias = bytes | bytearray | memoryview
 U128_MAX: Final = (1 << 128) - 1
 """Largest u128 value."""
 
+
 # msgspec matches rmp byte-for-byte for every shape above (verified against all core
 # goldens); uuid_format="bytes" makes a UUID the same bin16 as a u128 id.
 def _int_subclass(obj: object) -> object:

@@ -48,14 +48,12 @@ class StoreConfig:
     writer_channel_capacity: int = DEFAULT_WRITER_CHANNEL_CAPACITY
     clock: Clock = field(default=system_clock_us, compare=False)
 
-    def __init_subclass__(cls) -> None:  # pragma: no cover - guard against misuse
-        raise TypeError("StoreConfig is final")
-
     def __post_init__(self) -> None:
-        if not isinstance(self.path, Path):
-            if not isinstance(self.path, str | os.PathLike):
-                raise Configuration(f"path must be a str or PathLike, not {self.path!r}")
-            object.__setattr__(self, "path", Path(self.path))
+        path: object = self.path
+        if not isinstance(path, Path):
+            if not isinstance(path, str | os.PathLike):
+                raise Configuration(f"path must be a str or PathLike, not {path!r}")
+            object.__setattr__(self, "path", Path(path))
         if self.segment_max_bytes < 4096:
             raise Configuration("segment_max_bytes must be at least 4096")
         if self.sync_mode not in ("sync_all", "sync_data"):

@@ -113,8 +113,6 @@ class Region:
     def matches(self, entity: str, scope: str, kind: int) -> bool:
         if self.scope_name is not None and scope != self.scope_name:
             return False
-        if self.entity_prefix is not None and not entity_matches_prefix(
-            entity, self.entity_prefix
-        ):
+        if self.entity_prefix is not None and not entity_matches_prefix(entity, self.entity_prefix):
             return False
         return self.kinds.admits(kind)

@@ -57,7 +57,8 @@ class NotFound(DomainError):
     """No visible event has this id."""
 
     def __init__(self, event_id: int) -> None:
-        super().__init__(f"event {event_id:032x} not found")
+        shown = f"{event_id:032x}" if isinstance(event_id, int) else repr(event_id)
+        super().__init__(f"event {shown} not found")
         self.event_id = event_id
 
 

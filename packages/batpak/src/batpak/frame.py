@@ -64,7 +64,23 @@ class WireFrame(msgspec.Struct, gc=False):
     receipt_extensions: dict[str, ByteList] = msgspec.field(default_factory=dict)
 
 
+class ScanEvent(msgspec.Struct, gc=False):
+    header: WireHeader
+    payload: msgspec.Raw
+    hash_chain: WireHashChain | None
+
+
+class ScanFrame(msgspec.Struct, gc=False):
+    """FramePayload with the payload left undecoded: what cold start needs for the index."""
+
+    event: ScanEvent
+    entity: str
+    scope: str
+    receipt_extensions: dict[str, ByteList] = msgspec.field(default_factory=dict)
+
+
 _frame_decoder = msgspec.msgpack.Decoder(WireFrame)
+_scan_decoder = msgspec.msgpack.Decoder(ScanFrame)
 
 
 class FrameDecodeError(ValueError):
@@ -86,7 +102,17 @@ def decode_body(body: bytes | memoryview) -> WireFrame:
     return frame
 
 
-def _check(frame: WireFrame) -> None:
+def decode_scan(body: bytes | memoryview) -> ScanFrame:
+    """Decode a frame's metadata, skipping over (not decoding) the payload bytes."""
+    try:
+        frame = _scan_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise FrameDecodeError(str(exc)) from exc
+    _check(frame)
+    return frame
+
+
+def _check(frame: WireFrame | ScanFrame) -> None:
     header = frame.event.header
     if len(header.event_id) != 16 or len(header.correlation_id) != 16:
         raise FrameDecodeError("event or correlation id is not 16 bytes")

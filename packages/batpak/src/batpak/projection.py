@@ -18,7 +18,9 @@ Handler = Callable[[Any, Any], None]
 _HANDLES_ATTR = "__batpak_handles__"
 
 
-def handles(payload_type: type[P]) -> Callable[[Callable[[Any, P], None]], Callable[[Any, P], None]]:
+def handles(
+    payload_type: type[P],
+) -> Callable[[Callable[[Any, P], None]], Callable[[Any, P], None]]:
     """Mark a projection method as the handler for one ``@event_payload`` type."""
     kind_of(payload_type)  # fail at class definition, not at first replay
 

@@ -17,7 +17,7 @@ import msgspec
 
 from batpak import canonical
 from batpak.errors import CorruptFrame, CorruptSegment, FutureVersion
-from batpak.frame import FRAME_HEADER, MAX_FRAME_BYTES, FrameDecodeError, WireFrame, decode_body
+from batpak.frame import FRAME_HEADER, MAX_FRAME_BYTES, FrameDecodeError, ScanFrame, decode_scan
 
 MAGIC = b"FBAT"
 SEGMENT_VERSION = 1
@@ -57,7 +57,7 @@ def read_header(segment_id: int, data: bytes | memoryview) -> int:
     """Validate the segment header; return the offset of the first frame."""
     if len(data) < 8 or bytes(data[:4]) != MAGIC:
         raise CorruptSegment(segment_id, "missing FBAT magic")
-    (length,) = struct.unpack_from(">I", data, 4)
+    length: int = struct.unpack_from(">I", data, 4)[0]
     if length > MAX_HEADER_BYTES or 8 + length > len(data):
         raise CorruptSegment(segment_id, f"segment header length {length} is invalid")
     try:
@@ -75,7 +75,7 @@ def read_header(segment_id: int, data: bytes | memoryview) -> int:
 class ScannedFrame:
     offset: int
     length: int
-    frame: WireFrame
+    frame: ScanFrame
 
 
 @dataclass(slots=True)
@@ -109,6 +109,8 @@ def _frame_at(data: bytes | memoryview, pos: int, end: int) -> int:
     """Length of the CRC-valid frame at ``pos``, or 0 when there is none."""
     if end - pos < 8:
         return 0
+    length: int
+    crc: int
     length, crc = FRAME_HEADER.unpack_from(data, pos)
     if length == 0 or length > MAX_FRAME_BYTES or pos + 8 + length > end:
         return 0
@@ -132,7 +134,7 @@ def scan_frames(
         if size == 0:
             break
         try:
-            frame = decode_body(data[pos + 8 : pos + size])
+            frame = decode_scan(data[pos + 8 : pos + size])
         except FrameDecodeError as exc:
             raise CorruptFrame(segment_id, pos, str(exc)) from exc
         frames.append(ScannedFrame(pos, size, frame))

@@ -62,8 +62,11 @@ def load_or_mint_meta(directory: Path, writable: bool, clock_us: int) -> int | N
             return None
         lineage = uuid7(clock_us)
         body = canonical.encode(
-            {"lineage": lineage.to_bytes(16, "big"), "idemp_authority": None,
-             "last_compaction_commit": None}
+            {
+                "lineage": lineage.to_bytes(16, "big"),
+                "idemp_authority": None,
+                "last_compaction_commit": None,
+            }
         )
         write_atomic(path, wrap(META_MAGIC, META_VERSION, body))
         return lineage
@@ -94,7 +97,7 @@ def seal_torn_segment(directory: Path, recovered: Recovered) -> None:
     if not recovered.segments:
         return
     last = recovered.segments[-1]
-    if last.sealed or last.frames_end == last.size or last.frames_end == 0:
+    if last.sealed or last.frames_end in (last.size, 0):
         return
     rows = [sidx_row(e) for e in recovered.entries if e.segment_id == last.segment_id]
     with open(last.path, "rb") as handle:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from batpak.errors import CorruptSegment
 from batpak.event import ZERO_HASH
-from batpak.frame import WireFrame
+from batpak.frame import ScanFrame
 from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
 from batpak.segment import (
     Posture,
@@ -63,7 +63,7 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
 
 
 def entry_from_frame(
-    frame: WireFrame, segment_id: int, offset: int, length: int, global_sequence: int
+    frame: ScanFrame, segment_id: int, offset: int, length: int, global_sequence: int
 ) -> IndexEntry:
     header = frame.event.header
     chain = frame.event.hash_chain
@@ -92,7 +92,7 @@ def entry_from_frame(
     )
 
 
-def _is_marker(frame: WireFrame, kind: int) -> bool:
+def _is_marker(frame: ScanFrame, kind: int) -> bool:
     return frame.event.header.event_kind == kind and frame.entity == BATCH_ENTITY
 
 
@@ -184,7 +184,9 @@ def _recover_segment(
         raise
     footer = read_footer(segment_id, data, start)
     if footer is not None and footer.rows is not None:
-        frames, end = scan_frames(segment_id, data, start, footer.string_table_offset, "fail_closed")
+        frames, end = scan_frames(
+            segment_id, data, start, footer.string_table_offset, "fail_closed"
+        )
         sequences = {row.frame_offset: row.global_sequence for row in footer.rows}
         replayer.segment(segment_id, frames, sequences)
         return SegmentState(segment_id, path, size, end, True)

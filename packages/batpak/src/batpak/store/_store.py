@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
 import msgspec
@@ -16,15 +15,14 @@ from batpak.config import StoreConfig
 from batpak.coordinate import Coordinate, Region
 from batpak.errors import (
     CorruptFrame,
+    InvalidKind,
+    InvalidPayload,
     Io,
     NotFound,
     PayloadTooLarge,
     ReadOnlyStore,
     ReservedKind,
     StoreClosed,
-    StoreError,
-    InvalidPayload,
-    InvalidKind,
 )
 from batpak.event import DagPosition, Event, EventHeader, HashChain, StoredEvent
 from batpak.frame import FrameDecodeError, decode_body
@@ -402,6 +400,3 @@ def _receipt_mismatch(receipt: AppendReceipt, entry: IndexEntry) -> Reason | Non
     if dict(receipt.extensions) != dict(entry.receipt_extensions or {}):
         return Reason.EXTENSIONS_MISMATCH
     return None
-
-
-__all__ = ["Store", "StoreError", "Future"]

@@ -12,7 +12,6 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from batpak import canonical
 from batpak.config import StoreConfig
