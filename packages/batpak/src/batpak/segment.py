@@ -99,7 +99,11 @@ class SidxRow:
 
 @dataclass(slots=True)
 class Footer:
-    """A parsed SIDX footer. ``rows`` is None when the footer is present but untrusted."""
+    """A SIDX footer whose boundary can be used: frames end at ``string_table_offset``.
+
+    ``rows`` holds the CRC-checked rows of an SDX3 footer, and is None for a legacy SDX2
+    footer, whose rows are never trusted.
+    """
 
     string_table_offset: int
     rows: list[SidxRow] | None
@@ -154,7 +158,7 @@ def scan_frames(
 
 
 def read_footer(segment_id: int, data: bytes | memoryview, frames_start: int) -> Footer | None:
-    """Parse a trailing SIDX footer; None when the segment has no footer."""
+    """Parse a trailing SIDX footer; None when there is none or it fails its checks."""
     size = len(data)
     if size - frames_start < SIDX_TRAILER.size:
         return None
@@ -174,15 +178,12 @@ def read_footer(segment_id: int, data: bytes | memoryview, frames_start: int) ->
         return Footer(offset, None)
     (crc,) = SIDX_CRC.unpack_from(data, size - SIDX_TRAILER.size - crc_size)
     if zlib.crc32(data[offset : rows_start + count * SIDX_ROW.size]) != crc:
-        return Footer(offset, None)
+        return None
     try:
         table = msgspec.msgpack.decode(data[offset:rows_start], type=list[str])
         rows = [_row(table, data, rows_start + i * SIDX_ROW.size) for i in range(count)]
     except (msgspec.DecodeError, IndexError):
-        return Footer(offset, None)
-    last_end = rows[-1].frame_offset + rows[-1].frame_length if rows else None
-    if last_end is not None and last_end != offset:
-        return Footer(offset, None)
+        return None
     return Footer(offset, rows)
 
 

@@ -183,19 +183,19 @@ def _recover_segment(
             return SegmentState(segment_id, path, size, size, False)
         raise
     footer = read_footer(segment_id, data, start)
-    if footer is not None and footer.rows is not None:
-        frames, end = scan_frames(
-            segment_id, data, start, footer.string_table_offset, "fail_closed"
-        )
+    if footer is None:
+        frames, end = scan_frames(segment_id, data, start, size, posture)
+        replayer.segment(segment_id, frames, None)
+        return SegmentState(segment_id, path, size, end, False)
+    # A footer's boundary ends the frame region, and everything before it must be whole.
+    frames, end = scan_frames(segment_id, data, start, footer.string_table_offset, "fail_closed")
+    sequences = None
+    if footer.rows is not None:
+        # Rows carry the true global sequences (a failed batch can leave a gap that a frame
+        # scan would close up); every committed frame must have one.
         sequences = {row.frame_offset: row.global_sequence for row in footer.rows}
-        replayer.segment(segment_id, frames, sequences)
-        return SegmentState(segment_id, path, size, end, True)
-    end_limit = size
-    if footer is not None and data[size - 4 : size].tobytes() == b"SDX2":
-        end_limit = footer.string_table_offset  # legacy footer: its offset bounds the frames
-    frames, end = scan_frames(segment_id, data, start, end_limit, posture)
-    replayer.segment(segment_id, frames, None)
-    return SegmentState(segment_id, path, size, end, footer is not None)
+    replayer.segment(segment_id, frames, sequences)
+    return SegmentState(segment_id, path, size, end, True)
 
 
 def _short_header(data: memoryview) -> bool:
