@@ -32,7 +32,14 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     for package in PACKAGES:
         session.run("mypy", f"{package}/src")
-    session.run("mypy", "packages/batpak/tests", "conformance", "examples")
+    session.run(
+        "mypy",
+        "--explicit-package-bases",
+        "packages/batpak/tests",
+        "conformance",
+        "examples",
+        env={"MYPYPATH": "packages/batpak/tests:conformance"},
+    )
 
 
 @nox.session

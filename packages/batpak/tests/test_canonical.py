@@ -12,6 +12,10 @@ import msgpack  # type: ignore[import-untyped]
 import msgspec
 import nacl.signing
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from vectors import COMMITTED_VECTORS, SHARED_VECTORS, load_vector, vectors_dir
+
 from batpak.canonical import (
     U128_MAX,
     CanonicalDecodeError,
@@ -26,9 +30,6 @@ from batpak.canonical import (
     u128_int_arrays,
     u128_to_bytes,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-from vectors import COMMITTED_VECTORS, SHARED_VECTORS, load_vector, vectors_dir
 
 GOLDEN_DIR = "core/golden"
 U64_MAX = (1 << 64) - 1

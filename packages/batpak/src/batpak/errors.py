@@ -83,10 +83,6 @@ class InvalidExtension(DomainError, ValueError):
     """A receipt extension key is malformed or uses the reserved ``batpak`` namespace."""
 
 
-class InvalidCausation(DomainError, ValueError):
-    """A correlation or causation id is out of the u128 range."""
-
-
 class PayloadTooLarge(DomainError):
     """The payload exceeds ``single_append_max_bytes``."""
 
@@ -116,6 +112,38 @@ class EntityClockOverflow(DomainError):
     """The per-(entity, lane) sequence would pass the u32 range."""
 
 
+class SequenceMismatch(DomainError):
+    """A compare-and-set append expected another current sequence; nothing was written."""
+
+    def __init__(self, entity: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"entity {entity!r}: expected sequence {expected}, current sequence is {actual}"
+        )
+        self.entity = entity
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyRequired(DomainError):
+    """Group commit is configured, so every append must carry an idempotency key."""
+
+
+class IdempotencyPartialBatch(DomainError):
+    """A batch mixes items with and without idempotency keys."""
+
+
+class IdempotencyConflict(DomainError):
+    """A keyed batch retry matches only some of the original batch's keys."""
+
+
+class BatchTooLarge(DomainError):
+    """A batch has too many items or bytes (``batch_max_size`` / ``batch_max_bytes``)."""
+
+
+class InvalidCausation(DomainError, ValueError):
+    """A correlation or causation id is out of range, or a prior-item reference is invalid."""
+
+
 class InvalidClock(DomainError):
     """The clock returned a negative timestamp."""
 
@@ -133,6 +161,18 @@ class StoreClosed(DomainError):
 
 class Io(RetryableError):
     """An operating-system I/O call failed."""
+
+
+class WaitTimeout(RetryableError):
+    """A wait (or a durability gate) ran out of time; what was appended stays appended."""
+
+    def __init__(self, watermark: str, target: int, waited_ms: int) -> None:
+        super().__init__(
+            f"{watermark} did not reach global sequence {target} within {waited_ms} ms"
+        )
+        self.watermark = watermark
+        self.target = target
+        self.waited_ms = waited_ms
 
 
 # -- fail closed --------------------------------------------------------------------------

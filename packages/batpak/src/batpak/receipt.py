@@ -49,6 +49,8 @@ class AppendReceipt(msgspec.Struct, frozen=True):
 
 
 class Outcome(enum.StrEnum):
+    """The verdict of a receipt check: signed, unsigned but accepted, or invalid."""
+
     SIGNED = "signed"
     UNSIGNED_ACCEPTED = "unsigned_accepted"
     INVALID = "invalid"

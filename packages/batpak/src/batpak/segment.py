@@ -123,6 +123,11 @@ def _frame_at(data: bytes | memoryview, pos: int, end: int) -> int:
     return 8 + length
 
 
+def any_frame_after(data: bytes | memoryview, start: int) -> bool:
+    """True when some byte offset at or after ``start`` begins a CRC-valid frame."""
+    return any(_frame_at(data, probe, len(data)) for probe in range(start, len(data) - 8))
+
+
 def scan_frames(
     segment_id: int, data: bytes | memoryview, start: int, end: int, posture: Posture
 ) -> tuple[list[ScannedFrame], int]:
@@ -144,12 +149,10 @@ def scan_frames(
         frames.append(ScannedFrame(pos, size, frame))
         pos += size
     if pos < end:
-        for probe in range(pos + 1, end - 8):
-            if _frame_at(data, probe, end):
-                raise CorruptSegment(
-                    segment_id,
-                    f"damaged frame at offset {pos} is followed by a valid frame at {probe}",
-                )
+        if any_frame_after(data[:end], pos + 1):
+            raise CorruptSegment(
+                segment_id, f"the damaged frame at offset {pos} is followed by a valid frame"
+            )
         if posture == "fail_closed":
             raise CorruptSegment(
                 segment_id, f"{end - pos} unreadable bytes at offset {pos} in a sealed segment"

@@ -12,9 +12,9 @@ import msgspec
 from batpak import canonical
 from batpak.errors import Io, StoreLocked, StoreMetadataCorrupt
 from batpak.ids import uuid7
-from batpak.segment import encode_footer
+from batpak.segment import encode_footer, encode_header
 from batpak.sidefile import fsync_dir, unwrap, wrap, write_atomic
-from batpak.store._recover import Recovered, SegmentState
+from batpak.store._recover import Recovered
 from batpak.store._segments import sidx_row
 
 LOCK_NAME = ".batpak.lock"
@@ -86,25 +86,30 @@ def _idemp_version(directory: Path) -> int:
     return int.from_bytes(head[6:8], "little") if len(head) == 8 else 0
 
 
-def seal_torn_segment(directory: Path, recovered: Recovered) -> None:
+def seal_torn_segment(directory: Path, recovered: Recovered, created_ns: int) -> None:
     """Replace a newest segment that ends in torn bytes by its whole prefix plus a footer.
 
     The reference ignores a torn tail only on the newest segment, and every open adds a newer
     one, so the next open would refuse the store. Sealing the CRC-valid prefix under a trusted
-    SDX3 footer keeps the store openable (by either implementation) without truncating
-    evidence: the original bytes stay beside it as ``NNNNNN.torn``.
+    SDX3 footer keeps the store openable (by either implementation) without destroying
+    evidence: the original bytes stay beside it as ``NNNNNN.torn``. A newest segment whose
+    header was cut short by a crash becomes an empty, sealed segment the same way.
     """
     if not recovered.segments:
         return
     last = recovered.segments[-1]
-    if last.sealed or last.frames_end in (last.size, 0):
+    if last.sealed or (last.header_ok and last.frames_end == last.size):
         return
-    rows = [sidx_row(e) for e in recovered.entries if e.segment_id == last.segment_id]
-    with open(last.path, "rb") as handle:
-        prefix = handle.read(last.frames_end)
+    if last.header_ok:
+        rows = [sidx_row(e) for e in recovered.entries if e.segment_id == last.segment_id]
+        with open(last.path, "rb") as handle:
+            whole = handle.read(last.frames_end) + encode_footer(rows, last.frames_end)
+    else:
+        header = encode_header(last.segment_id, created_ns)
+        whole = header + encode_footer([], len(header))
     temporary = last.path.with_name(last.path.name + ".seal-tmp")
     with open(temporary, "wb") as handle:
-        handle.write(prefix + encode_footer(rows, last.frames_end))
+        handle.write(whole)
         handle.flush()
         os.fsync(handle.fileno())
     evidence = last.path.with_suffix(".torn")
@@ -113,9 +118,6 @@ def seal_torn_segment(directory: Path, recovered: Recovered) -> None:
     fsync_dir(directory)
     os.replace(temporary, last.path)
     fsync_dir(directory)
-    recovered.segments[-1] = SegmentState(
-        last.segment_id, last.path, os.path.getsize(last.path), last.frames_end, True
-    )
 
 
 def open_report(path_kind: str, restored: int, elapsed_us: int, phases: tuple[int, ...]) -> bytes:

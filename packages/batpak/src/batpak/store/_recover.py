@@ -8,7 +8,6 @@ when there is one, and are otherwise synthesized as max_seen + 1 in log order.
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
 from batpak.segment import (
     Posture,
     ScannedFrame,
+    any_frame_after,
     parse_segment_id,
     read_footer,
     read_header,
@@ -39,6 +39,7 @@ class SegmentState:
     size: int
     frames_end: int
     sealed: bool
+    header_ok: bool = True
 
 
 @dataclass(slots=True)
@@ -148,20 +149,12 @@ def recover(directory: Path) -> Recovered:
     for position, (segment_id, path) in enumerate(listed):
         last = position == len(listed) - 1
         posture: Posture = "recover_torn_tail" if last else "fail_closed"
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                if not last:
-                    raise CorruptSegment(segment_id, "sealed segment file is empty")
-                replayer.out.segments.append(SegmentState(segment_id, path, 0, 0, False))
-                continue
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                data = memoryview(mapped)
-                try:
-                    state = _recover_segment(replayer, segment_id, path, data, posture, last)
-                finally:
-                    data.release()
-        replayer.out.segments.append(state)
+        data = path.read_bytes()
+        if not data and not last:
+            raise CorruptSegment(segment_id, "sealed segment file is empty")
+        replayer.out.segments.append(
+            _recover_segment(replayer, segment_id, path, data, posture, last)
+        )
     return replayer.out
 
 
@@ -169,7 +162,7 @@ def _recover_segment(
     replayer: _Replayer,
     segment_id: int,
     path: Path,
-    data: memoryview,
+    data: bytes,
     posture: Posture,
     last: bool,
 ) -> SegmentState:
@@ -177,29 +170,32 @@ def _recover_segment(
     try:
         start = read_header(segment_id, data)
     except CorruptSegment:
-        if last and size < 8 + 64 * 1024 and _short_header(data):
-            # A crash while creating the newest segment left a partial header: nothing in it
-            # was ever acknowledged, so it recovers as empty.
-            return SegmentState(segment_id, path, size, size, False)
+        if last and _short_header(data) and not any_frame_after(data, 8):
+            # A crash while creating the newest segment left a partial header. Nothing in it
+            # was ever acknowledged, so it recovers as empty (and is rewritten at open).
+            return SegmentState(segment_id, path, size, 0, sealed=False, header_ok=False)
         raise
     footer = read_footer(segment_id, data, start)
     if footer is None:
         frames, end = scan_frames(segment_id, data, start, size, posture)
         replayer.segment(segment_id, frames, None)
-        return SegmentState(segment_id, path, size, end, False)
+        return SegmentState(segment_id, path, size, end, sealed=False)
     # A footer's boundary ends the frame region, and everything before it must be whole.
     frames, end = scan_frames(segment_id, data, start, footer.string_table_offset, "fail_closed")
     sequences = None
     if footer.rows is not None:
-        # Rows carry the true global sequences (a failed batch can leave a gap that a frame
-        # scan would close up); every committed frame must have one.
-        sequences = {row.frame_offset: row.global_sequence for row in footer.rows}
+        # The reference trusts rows only when they reach exactly to the boundary (a segment
+        # ending in a batch marker never does); then they carry the true global sequences,
+        # which differ from synthesized ones where a failed batch left a gap.
+        reach = max((r.frame_offset + r.frame_length for r in footer.rows), default=0)
+        if reach == footer.string_table_offset:
+            sequences = {row.frame_offset: row.global_sequence for row in footer.rows}
     replayer.segment(segment_id, frames, sequences)
-    return SegmentState(segment_id, path, size, end, True)
+    return SegmentState(segment_id, path, size, end, sealed=True)
 
 
-def _short_header(data: memoryview) -> bool:
+def _short_header(data: bytes) -> bool:
     """True when the file is a prefix of a segment header cut short by a crash."""
     if len(data) < 8:
-        return data[: min(4, len(data))].tobytes() == b"FBAT"[: min(4, len(data))]
-    return data[:4].tobytes() == b"FBAT" and int.from_bytes(data[4:8], "big") + 8 > len(data)
+        return data[:4] == b"FBAT"[: len(data[:4])]
+    return data[:4] == b"FBAT" and int.from_bytes(data[4:8], "big") + 8 > len(data)

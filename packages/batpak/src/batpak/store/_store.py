@@ -87,7 +87,7 @@ class Store:
             plan_start = time.monotonic_ns()
             recovered = recover(config.path)
             plan_us = (time.monotonic_ns() - plan_start) // 1000
-            seal_torn_segment(config.path, recovered)
+            seal_torn_segment(config.path, recovered, max(config.clock(), 0) * 1000)
             lineage = load_or_mint_meta(config.path, True, config.clock())
             restore_start = time.monotonic_ns()
             index = Index()

@@ -1,0 +1,81 @@
+"""HLC watermarks: how far the journal has accepted, written, made durable and made visible.
+
+Each watermark is an ``HlcPoint(wall_ms, global_sequence)``, ordered lexicographically, and
+only moves forward. Invariants: accepted >= written >= durable and accepted >= visible.
+Waiters block on one condition variable, with a mandatory timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Literal, NamedTuple
+
+from batpak.errors import WaitTimeout, WriterCrashed
+
+Watermark = Literal["accepted", "written", "durable", "visible"]
+
+
+class HlcPoint(NamedTuple):
+    """A point on the store's clock: wall milliseconds, then global sequence."""
+
+    wall_ms: int
+    global_sequence: int
+
+
+ORIGIN = HlcPoint(0, -1)
+
+
+class Frontier(NamedTuple):
+    """A consistent snapshot of every watermark."""
+
+    accepted: HlcPoint
+    written: HlcPoint
+    durable: HlcPoint
+    visible: HlcPoint
+
+
+class Watermarks:
+    """The live watermarks, advanced by the writer and awaited by callers."""
+
+    def __init__(self, start: HlcPoint = ORIGIN) -> None:
+        self._cond = threading.Condition()
+        self._points: dict[Watermark, HlcPoint] = dict.fromkeys(
+            ("accepted", "written", "durable", "visible"), start
+        )
+        self._crashed = False
+
+    def snapshot(self) -> Frontier:
+        with self._cond:
+            p = self._points
+            return Frontier(p["accepted"], p["written"], p["durable"], p["visible"])
+
+    def advance(self, *marks: Watermark, to: HlcPoint) -> None:
+        with self._cond:
+            for mark in marks:
+                self._points[mark] = max(self._points[mark], to)
+            self._cond.notify_all()
+
+    def crash(self) -> None:
+        """Freeze the watermarks and wake every waiter with ``WriterCrashed``."""
+        with self._cond:
+            self._crashed = True
+            self._cond.notify_all()
+
+    def wait(self, mark: Watermark, global_sequence: int, timeout: float) -> HlcPoint:
+        """Block until ``mark`` covers ``global_sequence``; raise ``WaitTimeout`` after
+        ``timeout`` seconds, or ``WriterCrashed`` once the writer is poisoned."""
+        if timeout < 0:
+            raise ValueError("timeout must not be negative")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                point = self._points[mark]
+                if point.global_sequence >= global_sequence:
+                    return point
+                if self._crashed:
+                    raise WriterCrashed(f"the writer crashed before {mark} reached the target")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(mark, global_sequence, int(timeout * 1000))
+                self._cond.wait(left)
