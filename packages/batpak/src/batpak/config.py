@@ -17,7 +17,12 @@ DEFAULT_SYNC_EVERY_N_EVENTS = 1000
 DEFAULT_SINGLE_APPEND_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_WRITER_CHANNEL_CAPACITY = 4096
 
+DEFAULT_BATCH_MAX_SIZE = 256
+DEFAULT_BATCH_MAX_BYTES = 1024 * 1024
+DEFAULT_GROUP_COMMIT_MAX_BATCH = 1
+
 SyncMode = Literal["sync_all", "sync_data"]
+SigningPolicy = Literal["optional", "required"]
 PayloadValidation = Literal["fail_fast", "warn", "silent"]
 Clock = Callable[[], int]
 """A clock returns microseconds since the Unix epoch."""
@@ -35,7 +40,12 @@ class StoreConfig:
     segment files; ``sync_every_n_events`` is the cadence fsync after plain appends (``sync()``
     is the explicit barrier); ``single_append_max_bytes`` bounds one payload;
     ``event_payload_validation`` decides whether ``open`` refuses an inconsistent payload
-    registry; ``clock`` (microseconds since the epoch) replaces the system clock, for tests.
+    registry; ``batch_max_size`` / ``batch_max_bytes`` bound ``append_batch``;
+    ``group_commit_max_batch`` is how many queued commands share one writer cycle and fsync
+    (1 = none, 0 = unbounded; other than 1, every append needs an idempotency key);
+    ``signing_keys`` are Ed25519 seeds (the last signs) and ``signing_policy="required"``
+    refuses to open without one; ``clock`` (microseconds since the epoch) replaces the system
+    clock, for tests.
     """
 
     path: Path
@@ -46,6 +56,11 @@ class StoreConfig:
     single_append_max_bytes: int = DEFAULT_SINGLE_APPEND_MAX_BYTES
     event_payload_validation: PayloadValidation = "fail_fast"
     writer_channel_capacity: int = DEFAULT_WRITER_CHANNEL_CAPACITY
+    batch_max_size: int = DEFAULT_BATCH_MAX_SIZE
+    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
+    group_commit_max_batch: int = DEFAULT_GROUP_COMMIT_MAX_BATCH
+    signing_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    signing_policy: SigningPolicy = "optional"
     clock: Clock = field(default=system_clock_us, compare=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +83,20 @@ class StoreConfig:
             )
         if self.writer_channel_capacity < 1:
             raise Configuration("writer_channel_capacity must be at least 1")
+        if not 1 <= self.batch_max_size <= 1_000_000:
+            raise Configuration("batch_max_size must be in 1..1000000")
+        if self.batch_max_bytes < 1:
+            raise Configuration("batch_max_bytes must be at least 1")
+        if self.group_commit_max_batch < 0:
+            raise Configuration("group_commit_max_batch must be 0 (unbounded) or more")
+        object.__setattr__(self, "signing_keys", tuple(self.signing_keys))
+        for seed in self.signing_keys:
+            if not isinstance(seed, bytes) or len(seed) != 32:
+                raise Configuration("each signing key must be a 32-byte Ed25519 seed")
+        if self.signing_policy not in ("optional", "required"):
+            raise Configuration(f"unknown signing_policy {self.signing_policy!r}")
+        if self.signing_policy == "required" and not self.signing_keys:
+            raise Configuration("signing_policy 'required' needs at least one signing key")
 
     def with_segment_max_bytes(self, value: int) -> StoreConfig:
         return dataclasses.replace(self, segment_max_bytes=value)
@@ -77,6 +106,13 @@ class StoreConfig:
 
     def with_sync_mode(self, value: SyncMode) -> StoreConfig:
         return dataclasses.replace(self, sync_mode=value)
+
+    def with_signing_key(self, seed: bytes) -> StoreConfig:
+        """Add an Ed25519 key (32-byte seed); the last key added signs, all of them verify."""
+        return dataclasses.replace(self, signing_keys=(*self.signing_keys, seed))
+
+    def with_group_commit(self, max_batch: int) -> StoreConfig:
+        return dataclasses.replace(self, group_commit_max_batch=max_batch)
 
     def with_clock(self, clock: Clock) -> StoreConfig:
         return dataclasses.replace(self, clock=clock)

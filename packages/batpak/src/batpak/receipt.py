@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 
 import msgspec
 from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 
 from batpak import canonical
 from batpak.coordinate import Coordinate
@@ -167,3 +167,23 @@ def verify_receipt_claim(
     except (BadSignatureError, ValueError):
         return ReceiptVerdict(Outcome.INVALID, Reason.INVALID_SIGNATURE)
     return ReceiptVerdict(Outcome.SIGNED)
+
+
+class Signer:
+    """Ed25519 receipt signing from 32-byte seeds: the last key signs, every key verifies."""
+
+    def __init__(self, seeds: Collection[bytes]) -> None:
+        keys = [SigningKey(bytes(seed)) for seed in seeds]
+        self._signing = keys[-1] if keys else None
+        self.verifying_keys: tuple[bytes, ...] = tuple(bytes(k.verify_key) for k in keys)
+        self.key_id = key_id_of(self.verifying_keys[-1]) if keys else ZERO_KEY_ID
+
+    @property
+    def active(self) -> bool:
+        return self._signing is not None
+
+    def sign(self, digest: bytes) -> bytes | None:
+        """The 64-byte signature over a cover digest, or None when no key is configured."""
+        if self._signing is None:
+            return None
+        return bytes(self._signing.sign(digest).signature)

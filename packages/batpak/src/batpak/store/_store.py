@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -11,10 +12,15 @@ from typing import Any, Self, TypeVar
 import msgspec
 
 from batpak import canonical
+from batpak.batch import BatchAppendItem, PriorItem
 from batpak.config import StoreConfig
 from batpak.coordinate import Coordinate, Region
 from batpak.errors import (
+    BatchTooLarge,
     CorruptFrame,
+    IdempotencyPartialBatch,
+    IdempotencyRequired,
+    InvalidCausation,
     InvalidKind,
     InvalidPayload,
     Io,
@@ -23,14 +29,23 @@ from batpak.errors import (
     ReadOnlyStore,
     ReservedKind,
     StoreClosed,
+    WaitTimeout,
 )
 from batpak.event import DagPosition, Event, EventHeader, HashChain, StoredEvent
 from batpak.frame import FrameDecodeError, decode_body
+from batpak.frontier import ORIGIN, Frontier, HlcPoint, Watermark, Watermarks
 from batpak.kinds import SYSTEM_OPEN_COMPLETED, EventKind, is_reserved
 from batpak.options import DEFAULT_OPTIONS, AppendOptions
 from batpak.payload import kind_of, verify_registry, version_of
 from batpak.projection import Projection
-from batpak.receipt import AppendReceipt, Outcome, Reason, ReceiptVerdict, verify_receipt_claim
+from batpak.receipt import (
+    AppendReceipt,
+    Outcome,
+    Reason,
+    ReceiptVerdict,
+    Signer,
+    verify_receipt_claim,
+)
 from batpak.store._index import Index, IndexEntry
 from batpak.store._lifecycle import (
     acquire_lock,
@@ -40,7 +55,8 @@ from batpak.store._lifecycle import (
 )
 from batpak.store._recover import recover
 from batpak.store._segments import ActiveSegment, ReadHandles
-from batpak.store._writer import LIFECYCLE, Append, Close, Sync, Writer
+from batpak.store._watch import DEFAULT_SUBSCRIPTION_CAPACITY, Hub, Subscription
+from batpak.store._writer import LIFECYCLE, Append, Batch, BatchItem, Close, Sync, Writer
 
 P = TypeVar("P", bound=Projection)
 T = TypeVar("T")
@@ -58,14 +74,17 @@ class Store:
         config: StoreConfig,
         lock_fd: int,
         index: Index,
-        writer: Writer | None,
         lineage: int | None,
+        watermarks: Watermarks,
     ) -> None:
         self._config = config
         self._lock_fd = lock_fd
         self._index = index
-        self._writer = writer
+        self._writer: Writer | None = None
         self._lineage = lineage
+        self._watermarks = watermarks
+        self._signer = Signer(config.signing_keys)
+        self._hub = Hub()
         self._reads = ReadHandles(config.path)
         self._closed = False
         self._close_lock = threading.Lock()
@@ -96,8 +115,16 @@ class Store:
             segment = ActiveSegment(
                 config.path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000
             )
-            writer = Writer(config, index, segment, recovered.next_sequence)
-            store = cls(config, lock_fd, index, writer, lineage)
+            store = cls(config, lock_fd, index, lineage, Watermarks(_recovered_point(index)))
+            store._writer = Writer(
+                config,
+                index,
+                segment,
+                recovered.next_sequence,
+                store._watermarks,
+                store._signer,
+                store._hub.publish,
+            )
             elapsed_us = (time.monotonic_ns() - started) // 1000
             report = open_report(
                 "Rebuild", len(recovered.entries), elapsed_us, (plan_us, 0, restore_us, 0)
@@ -122,7 +149,7 @@ class Store:
         except BaseException:
             os.close(lock_fd)
             raise
-        return cls(config, lock_fd, index, None, lineage)
+        return cls(config, lock_fd, index, lineage, Watermarks(_recovered_point(index)))
 
     def _append_open_completed(self, report: bytes, recovered: list[IndexEntry]) -> None:
         # The OPEN HLC never regresses below what was recovered (INV-FRONTIER-OPEN-MONOTONIC).
@@ -155,6 +182,7 @@ class Store:
                     finally:
                         self._writer.join()
             finally:
+                self._hub.close()
                 self._reads.close()
                 os.close(self._lock_fd)
 
@@ -229,11 +257,69 @@ class Store:
             raise ReservedKind(kind)
         if len(data) > self._config.single_append_max_bytes:
             raise PayloadTooLarge(len(data), self._config.single_append_max_bytes)
-        command = Append(coord, int(kind), data, version, options)
+        self._require_key(options)
+        command = Append(coord, int(kind), data, version, options, durable=options.gate is not None)
+        self._submit(command)
+        if options.gate is None:
+            return command.future.result()
+        try:
+            return command.future.result(timeout=options.gate.timeout)
+        except TimeoutError:
+            raise WaitTimeout("durable", -1, int(options.gate.timeout * 1000)) from None
+
+    def _require_key(self, options: AppendOptions) -> None:
+        if self._config.group_commit_max_batch != 1 and options.idempotency_key is None:
+            raise IdempotencyRequired(
+                "group commit is enabled (group_commit_max_batch != 1): "
+                "every append needs an idempotency key"
+            )
+
+    def append_batch(self, items: list[BatchAppendItem]) -> list[AppendReceipt]:
+        """Append items atomically: all become durable and then visible together, or none.
+
+        Written as BEGIN marker, item frames, COMMIT marker, then fsync; a crash before the
+        COMMIT is durable discards the whole batch at the next open.
+        """
+        config = self._config
+        if not items:
+            return []
+        if len(items) > config.batch_max_size:
+            raise BatchTooLarge(f"{len(items)} items exceed batch_max_size {config.batch_max_size}")
+        total = sum(len(item.payload) for item in items)
+        if total > config.batch_max_bytes:
+            raise BatchTooLarge(
+                f"{total} payload bytes exceed batch_max_bytes {config.batch_max_bytes}"
+            )
+        keyed = sum(item.options.idempotency_key is not None for item in items)
+        if keyed not in (0, len(items)):
+            raise IdempotencyPartialBatch(
+                f"{keyed} of {len(items)} items carry idempotency keys: all or none"
+            )
+        prepared = []
+        for position, item in enumerate(items):
+            if not isinstance(item, BatchAppendItem):
+                raise TypeError(f"batch item {position} is not a BatchAppendItem")
+            if is_reserved(item.kind):
+                raise ReservedKind(item.kind, position)
+            if len(item.payload) > config.single_append_max_bytes:
+                raise PayloadTooLarge(len(item.payload), config.single_append_max_bytes)
+            prior = None
+            options = item.options
+            if isinstance(item.causation, PriorItem):
+                if not 0 <= item.causation.index < position:
+                    raise InvalidCausation(
+                        f"item {position} names prior item {item.causation.index}, "
+                        "which does not come before it"
+                    )
+                prior = item.causation.index
+            elif item.causation is not None:
+                options = dataclasses.replace(options, causation_id=item.causation)
+            prepared.append(BatchItem(item.coord, item.kind, item.payload, options, prior))
+        command = Batch(prepared)
         self._submit(command)
         return command.future.result()
 
-    def _submit(self, command: Append | Sync) -> None:
+    def _submit(self, command: Append | Batch | Sync) -> None:
         if self._closed:
             raise StoreClosed("the store is closed")
         if self._writer is None:
@@ -349,6 +435,32 @@ class Store:
             entry = parent
         return walked
 
+    # -- frontier and delivery ------------------------------------------------------------
+
+    def frontier(self) -> Frontier:
+        """The accepted, written, durable and visible watermarks, read atomically."""
+        return self._watermarks.snapshot()
+
+    def wait_for(self, mark: Watermark, global_sequence: int, timeout: float) -> HlcPoint:
+        """Block until ``mark`` covers ``global_sequence`` (``WaitTimeout`` after ``timeout``
+        seconds). A durable wait does not fsync by itself: pair it with a gate or ``sync()``."""
+        return self._watermarks.wait(mark, global_sequence, timeout)
+
+    def wait_for_durable(self, global_sequence: int, timeout: float) -> HlcPoint:
+        return self.wait_for("durable", global_sequence, timeout)
+
+    def wait_for_visible(self, global_sequence: int, timeout: float) -> HlcPoint:
+        return self.wait_for("visible", global_sequence, timeout)
+
+    def subscribe_lossy(
+        self, region: Region, capacity: int = DEFAULT_SUBSCRIPTION_CAPACITY
+    ) -> Subscription:
+        """Push notifications for events committed from now on; a subscriber whose queue of
+        ``capacity`` fills is dropped (and told so) rather than ever slowing the writer."""
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        return self._hub.subscribe(region, capacity)
+
     # -- receipts -------------------------------------------------------------------------
 
     def verify_append_receipt(self, receipt: AppendReceipt) -> ReceiptVerdict:
@@ -359,7 +471,9 @@ class Store:
         mismatch = _receipt_mismatch(receipt, entry)
         if mismatch is not None:
             return ReceiptVerdict(Outcome.INVALID, mismatch)
-        return verify_receipt_claim(receipt, entry.coord, entry.event_kind, entry.prev_hash)
+        return verify_receipt_claim(
+            receipt, entry.coord, entry.event_kind, entry.prev_hash, self._signer.verifying_keys
+        )
 
     # -- projections ----------------------------------------------------------------------
 
@@ -385,6 +499,11 @@ class Store:
     def events(self, entries: Iterable[IndexEntry]) -> list[StoredEvent]:
         """Load the full events for index entries (for example, a query page)."""
         return [self._load(entry) for entry in entries]
+
+
+def _recovered_point(index: Index) -> HlcPoint:
+    last = index.entries[-1] if index.entries else None
+    return ORIGIN if last is None else HlcPoint(last.wall_ms, last.global_sequence)
 
 
 def _receipt_mismatch(receipt: AppendReceipt, entry: IndexEntry) -> Reason | None:

@@ -1,8 +1,10 @@
 """The single writer thread: sequencing, chaining, framing, segment I/O and publishing.
 
 Callers enqueue commands on a bounded queue and wait on a Future. Only this thread touches the
-active segment, the allocator and the chain heads, so appends need no other locking. Any I/O
-failure poisons the writer: every later command gets ``WriterCrashed``.
+active segment, the allocator and the chain heads, so appends need no other locking. The
+writer drains queued commands as one group (up to ``group_commit_max_batch``) and makes every
+durable request in the group durable with one fsync. Any I/O failure poisons the writer: the
+durable watermark freezes and every later command gets ``WriterCrashed``.
 """
 
 from __future__ import annotations
@@ -10,23 +12,37 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from batpak import canonical
 from batpak.config import StoreConfig
 from batpak.coordinate import Coordinate
-from batpak.errors import EntityClockOverflow, InvalidClock, StoreError, WriterCrashed
+from batpak.errors import (
+    EntityClockOverflow,
+    IdempotencyConflict,
+    InvalidClock,
+    SequenceMismatch,
+    StoreClosed,
+    StoreError,
+    WriterCrashed,
+)
 from batpak.event import ZERO_HASH
-from batpak.frame import WireEvent, WireFrame, WireHashChain, WireHeader, WirePosition, encode_frame
+from batpak.frontier import HlcPoint, Watermarks
 from batpak.ids import uuid7
 from batpak.kinds import SYSTEM_CLOSE_COMPLETED
 from batpak.options import DEFAULT_OPTIONS, AppendOptions
-from batpak.receipt import AppendReceipt, DiskPos
+from batpak.receipt import AppendReceipt, Signer
+from batpak.store._build import event_frame, marker_frame, receipt_for
 from batpak.store._index import Index, IndexEntry
 from batpak.store._segments import ActiveSegment, sidx_row
 
 _U32_MAX = 0xFFFF_FFFF
+LIFECYCLE = Coordinate("batpak:store", "batpak:lifecycle")
 
 
 @dataclass(slots=True)
@@ -43,6 +59,23 @@ class Append:
 
 
 @dataclass(slots=True)
+class BatchItem:
+    """One validated batch item; ``prior`` is the index of an earlier item it was caused by."""
+
+    coordinate: Coordinate
+    kind: int
+    payload: bytes
+    options: AppendOptions
+    prior: int | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    items: list[BatchItem]
+    future: Future[list[AppendReceipt]] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
 class Sync:
     future: Future[None] = field(default_factory=Future)
 
@@ -54,159 +87,311 @@ class Close:
     future: Future[None] = field(default_factory=Future)
 
 
-Command = Append | Sync | Close
+Command = Append | Batch | Sync | Close
+Publish = Callable[[Sequence[IndexEntry]], None]
 
 
 class Writer:
     """Owns the active segment; runs commands from a bounded queue on one thread."""
 
     def __init__(
-        self, config: StoreConfig, index: Index, segment: ActiveSegment, next_sequence: int
+        self,
+        config: StoreConfig,
+        index: Index,
+        segment: ActiveSegment,
+        next_sequence: int,
+        watermarks: Watermarks,
+        signer: Signer,
+        publish: Publish,
     ) -> None:
         self._config = config
         self._index = index
         self._segment = segment
         self._next_sequence = next_sequence
+        self._watermarks = watermarks
+        self._signer = signer
+        self._publish = publish
         self._unsynced = 0
         self._crash: BaseException | None = None
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
         self._thread = threading.Thread(target=self._run, name="batpak-writer", daemon=True)
         self._thread.start()
 
-    @property
-    def next_sequence(self) -> int:
-        return self._next_sequence
-
     def submit(self, command: Command) -> None:
         if self._crash is not None:
-            raise WriterCrashed(f"writer crashed: {self._crash}") from self._crash
+            raise WriterCrashed(f"writer crashed: {self._crash!r}") from self._crash
         if not self._thread.is_alive():
-            raise WriterCrashed("writer thread is not running")
+            raise StoreClosed("the writer has stopped")
         self._queue.put(command)
 
     def join(self) -> None:
         self._thread.join()
 
+    # -- the loop -------------------------------------------------------------------------
+
+    def _take_group(self) -> list[Command]:
+        group = [self._queue.get()]
+        limit = self._config.group_commit_max_batch or None
+        while limit is None or len(group) < limit:
+            try:
+                group.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return group
+
     def _run(self) -> None:
         while True:
-            command = self._queue.get()
-            if self._crash is not None:
-                command.future.set_exception(WriterCrashed(f"writer crashed: {self._crash}"))
-                if isinstance(command, Close):
-                    return
-                continue
-            try:
-                if isinstance(command, Append):
-                    command.future.set_result(self._append(command))
-                elif isinstance(command, Sync):
-                    self._sync()
-                    command.future.set_result(None)
+            group = self._take_group()
+            waiting: list[tuple[Future[Any], Any]] = []
+            closing: Close | None = None
+            for command in group:
+                if closing is not None:
+                    command.future.set_exception(StoreClosed("the store is closing"))
+                elif isinstance(command, Close):
+                    closing = command
                 else:
-                    self._close()
-                    command.future.set_result(None)
-                    return
-            except StoreError as exc:
-                command.future.set_exception(exc)
-            except BaseException as exc:  # I/O or a bug: poison rather than guess
-                self._crash = exc
-                self._segment.close()
-                error = WriterCrashed(f"writer crashed: {exc!r}")
-                error.__cause__ = exc
-                command.future.set_exception(error)
-                if isinstance(command, Close):
-                    return
+                    self._run_one(command, waiting)
+            self._settle(waiting)
+            if closing is not None:
+                self._run_close(closing)
+                self._fail_queued()
+                return
 
-    def _append(self, command: Append) -> AppendReceipt:
-        config = self._config
-        segment = self._segment
-        if segment.size >= config.segment_max_bytes:
-            segment = self._rotate()
-        coordinate = command.coordinate
-        head = self._index.head(coordinate.entity)
-        now_us = config.clock() if command.timestamp_us is None else command.timestamp_us
+    def _run_one(
+        self, command: Append | Batch | Sync, waiting: list[tuple[Future[Any], Any]]
+    ) -> None:
+        if self._crash is not None:
+            command.future.set_exception(WriterCrashed(f"writer crashed: {self._crash!r}"))
+            return
+        try:
+            if isinstance(command, Append):
+                receipt = self._append(command)
+                if command.durable:
+                    waiting.append((command.future, receipt))
+                else:
+                    command.future.set_result(receipt)
+            elif isinstance(command, Batch):
+                command.future.set_result(self._batch(command))
+            else:
+                waiting.append((command.future, None))
+        except StoreError as exc:
+            command.future.set_exception(exc)
+        except BaseException as exc:  # I/O or a bug: poison rather than guess
+            self._poison(exc)
+            command.future.set_exception(self._crashed_error())
+
+    def _settle(self, waiting: list[tuple[Future[Any], Any]]) -> None:
+        """One fsync for every durable request of the group (and the cadence)."""
+        if self._crash is None and (waiting or self._unsynced >= self._config.sync_every_n_events):
+            try:
+                self._sync()
+            except BaseException as exc:
+                self._poison(exc)
+        for future, result in waiting:
+            if self._crash is None:
+                future.set_result(result)
+            else:
+                future.set_exception(self._crashed_error())
+
+    def _run_close(self, command: Close) -> None:
+        if self._crash is not None:
+            self._segment.close()
+            command.future.set_exception(self._crashed_error())
+            return
+        try:
+            self._close()
+        except BaseException as exc:
+            self._poison(exc)
+            command.future.set_exception(self._crashed_error())
+        else:
+            command.future.set_result(None)
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                command = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            command.future.set_exception(StoreClosed("the store is closed"))
+
+    def _poison(self, exc: BaseException) -> None:
+        self._crash = exc
+        self._watermarks.crash()
+
+    def _crashed_error(self) -> WriterCrashed:
+        error = WriterCrashed(f"writer crashed: {self._crash!r}")
+        error.__cause__ = self._crash
+        return error
+
+    # -- appends --------------------------------------------------------------------------
+
+    def _now_us(self, fixed: int | None = None) -> int:
+        now_us = self._config.clock() if fixed is None else fixed
         if now_us < 0:
             raise InvalidClock(f"clock returned {now_us}")
+        return now_us
+
+    def _check_cas(self, entity: str, expected: int | None) -> None:
+        if expected is None:
+            return
+        head = self._index.head(entity)
+        actual = 0 if head is None else head.clock  # the reference reads a new entity as 0
+        if actual != expected:
+            raise SequenceMismatch(entity, expected, actual)
+
+    def _draft(
+        self,
+        coordinate: Coordinate,
+        kind: int,
+        payload: bytes,
+        options: AppendOptions,
+        now_us: int,
+        heads: dict[str, IndexEntry],
+        causation_id: int | None,
+        global_sequence: int,
+    ) -> IndexEntry:
+        """The index entry of a new event, chained to its entity's head; no position yet."""
+        entity = coordinate.entity
+        head = heads.get(entity) or self._index.head(entity)
         if head is None:
             sequence, prev_hash, wall_ms = 0, ZERO_HASH, now_us // 1000
         else:
             if head.clock >= _U32_MAX:
-                raise EntityClockOverflow(f"entity {coordinate.entity!r} sequence overflow")
+                raise EntityClockOverflow(f"entity {entity!r} sequence would overflow u32")
             sequence, prev_hash = head.clock + 1, head.event_hash
             wall_ms = max(now_us // 1000, head.wall_ms)
-        options = command.options
-        kind = int(command.kind)
-        event_id = uuid7(now_us)
-        correlation_id = options.correlation_id or event_id
-        causation_id = options.causation_id or None
-        payload = command.payload
-        content_hash = canonical.digest(payload)
+        key = options.idempotency_key
+        event_id = uuid7(now_us) if key is None else int(key)
         extensions = dict(options.extensions)
-        frame = WireFrame(
-            event=WireEvent(
-                header=WireHeader(
-                    event_id=event_id.to_bytes(16, "big"),
-                    correlation_id=correlation_id.to_bytes(16, "big"),
-                    causation_id=None if causation_id is None else causation_id.to_bytes(16, "big"),
-                    timestamp_us=now_us,
-                    position=WirePosition(wall_ms, 0, 0, 0, sequence),
-                    payload_size=len(payload),
-                    event_kind=kind,
-                    flags=options.flags,
-                    content_hash=list(content_hash),
-                    payload_version=command.payload_version,
-                ),
-                payload=list(payload),
-                hash_chain=WireHashChain(list(prev_hash), list(content_hash)),
-            ),
-            entity=coordinate.entity,
-            scope=coordinate.scope,
-            receipt_extensions={k: list(extensions[k]) for k in sorted(extensions, key=str.encode)},
-        )
-        data = encode_frame(frame)
-        offset = segment.append(data)
-        global_sequence = self._next_sequence
-        self._next_sequence += 1
         entry = IndexEntry(
             event_id=event_id,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            entity=coordinate.entity,
+            correlation_id=options.correlation_id or event_id,
+            causation_id=causation_id or None,
+            entity=entity,
             scope=coordinate.scope,
-            event_kind=kind,
+            event_kind=int(kind),
             wall_ms=wall_ms,
             clock=sequence,
             lane=0,
             depth=0,
             prev_hash=prev_hash,
-            event_hash=content_hash,
+            event_hash=canonical.digest(payload),
             global_sequence=global_sequence,
-            segment_id=segment.segment_id,
-            offset=offset,
-            length=len(data),
+            segment_id=0,
+            offset=0,
+            length=0,
             receipt_extensions=extensions or None,
         )
-        segment.rows.append(sidx_row(entry))
-        self._unsynced += 1
-        if command.durable or self._unsynced >= config.sync_every_n_events:
-            self._sync()
-        self._index.insert((entry,))
-        return AppendReceipt(
-            event_id=event_id,
-            global_sequence=global_sequence,
-            disk_pos=DiskPos(segment.segment_id, offset, len(data)),
-            content_hash=content_hash,
-            extensions=extensions,
+        heads[entity] = entry
+        return entry
+
+    def _append(self, command: Append) -> AppendReceipt:
+        options = command.options
+        self._check_cas(command.coordinate.entity, options.expected_sequence)
+        if options.idempotency_key is not None:
+            existing = self._index.get(int(options.idempotency_key))
+            if existing is not None:
+                return receipt_for(existing, self._signer)
+        segment = self._rotate_if_full()
+        now_us = self._now_us(command.timestamp_us)
+        entry = self._draft(
+            command.coordinate,
+            command.kind,
+            command.payload,
+            options,
+            now_us,
+            {},
+            options.causation_id,
+            self._next_sequence,
         )
+        frame = event_frame(entry, now_us, options.flags, command.payload, command.payload_version)
+        offset = segment.append(frame)
+        entry = msgspec.structs.replace(
+            entry, segment_id=segment.segment_id, offset=offset, length=len(frame)
+        )
+        self._unsynced += 1
+        self._commit([entry])
+        return receipt_for(entry, self._signer)
+
+    def _batch(self, command: Batch) -> list[AppendReceipt]:
+        items = command.items
+        keys = [item.options.idempotency_key for item in items]
+        if keys[0] is not None:
+            existing = [self._index.get(int(key)) for key in keys if key is not None]
+            found = [entry for entry in existing if entry is not None]
+            if len(found) == len(items):
+                return [receipt_for(entry, self._signer) for entry in found]
+            if found:
+                raise IdempotencyConflict(
+                    f"{len(found)} of {len(items)} batch keys were already committed"
+                )
+        for item in items:
+            self._check_cas(item.coordinate.entity, item.options.expected_sequence)
+        segment = self._rotate_if_full()  # rotation happens only before BEGIN
+        now_us = self._now_us()
+        heads: dict[str, IndexEntry] = {}
+        drafts: list[IndexEntry] = []
+        for position, item in enumerate(items):
+            causation = (
+                item.options.causation_id if item.prior is None else drafts[item.prior].event_id
+            )
+            drafts.append(
+                self._draft(
+                    item.coordinate,
+                    item.kind,
+                    item.payload,
+                    item.options,
+                    now_us,
+                    heads,
+                    causation,
+                    self._next_sequence + position,
+                )
+            )
+        batch_id = self._next_sequence
+        parts = [marker_frame(True, batch_id, len(items), now_us)]
+        offset = segment.size + len(parts[0])
+        entries: list[IndexEntry] = []
+        for draft, item in zip(drafts, items, strict=True):
+            # Batch item frames carry flags 0 and payload_version 0, as the reference writes.
+            frame = event_frame(draft, now_us, 0, item.payload, 0)
+            entries.append(
+                msgspec.structs.replace(
+                    draft, segment_id=segment.segment_id, offset=offset, length=len(frame)
+                )
+            )
+            parts.append(frame)
+            offset += len(frame)
+        parts.append(marker_frame(False, batch_id, 0, now_us))
+        segment.append(b"".join(parts))
+        self._unsynced += len(entries)
+        self._sync()  # a batch is durable before it is visible
+        self._commit(entries)
+        return [receipt_for(entry, self._signer) for entry in entries]
+
+    def _commit(self, entries: list[IndexEntry]) -> None:
+        """Publish written entries: index, footer rows, allocator, watermarks, subscribers."""
+        self._index.insert(entries)
+        self._segment.rows.extend(sidx_row(entry) for entry in entries)
+        self._next_sequence = entries[-1].global_sequence + 1
+        last = entries[-1]
+        point = HlcPoint(last.wall_ms, last.global_sequence)
+        self._watermarks.advance("accepted", "written", "visible", to=point)
+        self._publish(entries)
 
     def _sync(self) -> None:
+        if self._unsynced == 0:
+            return
         self._segment.sync(self._config.sync_mode == "sync_data")
         self._unsynced = 0
+        self._watermarks.advance("durable", to=self._watermarks.snapshot().written)
 
-    def _rotate(self) -> ActiveSegment:
+    def _rotate_if_full(self) -> ActiveSegment:
         old = self._segment
+        if old.size < self._config.segment_max_bytes:
+            return old
         new = ActiveSegment(old.path.parent, old.segment_id + 1, time.time_ns())
+        self._sync()
         old.sync(data_only=False)
-        self._unsynced = 0
         self._segment = new
         try:
             old.seal()
@@ -227,11 +412,8 @@ class Writer:
                 payload,
                 0,
                 DEFAULT_OPTIONS,
-                durable=True,
                 timestamp_us=wall_ms * 1000,
             )
         )
+        self._sync()
         self._segment.seal()
-
-
-LIFECYCLE = Coordinate("batpak:store", "batpak:lifecycle")
