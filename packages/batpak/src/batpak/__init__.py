@@ -7,6 +7,7 @@ BLAKE3 hash-chained to its entity's previous event, and every append returns a v
 
 import contextlib as _contextlib
 
+from batpak.batch import BatchAppendItem, PriorItem
 from batpak.config import StoreConfig
 from batpak.coordinate import Coordinate, KindFilter, Region
 from batpak.errors import (
@@ -14,47 +15,69 @@ from batpak.errors import (
     FailClosedError,
     NotFound,
     RetryableError,
+    SequenceMismatch,
     StoreError,
     StoreLocked,
     TypedDecodeError,
+    WaitTimeout,
+    WriterCrashed,
 )
 from batpak.event import DagPosition, Event, EventHeader, HashChain, StoredEvent
+from batpak.frontier import Frontier, HlcPoint
 from batpak.kinds import EventKind
-from batpak.options import AppendOptions
+from batpak.options import AppendOptions, DurabilityGate, IdempotencyKey
 from batpak.payload import event_payload, upcaster
 from batpak.projection import Projection, handles
 from batpak.receipt import AppendReceipt, DiskPos, Outcome, ReceiptVerdict, verify_receipt_claim
+from batpak.store._compact import CompactionResult
+from batpak.store._cursor import Cursor
 from batpak.store._index import IndexEntry
-from batpak.store._store import Store
+from batpak.store._store import ChainReport, Store
+from batpak.store._watch import Notification, Subscription, SubscriptionDropped
 
 __version__ = "0.1.0"
 
 __all__ = (
     "AppendOptions",
     "AppendReceipt",
+    "BatchAppendItem",
+    "ChainReport",
+    "CompactionResult",
     "Coordinate",
+    "Cursor",
     "DagPosition",
     "DiskPos",
     "DomainError",
+    "DurabilityGate",
     "Event",
     "EventHeader",
     "EventKind",
     "FailClosedError",
+    "Frontier",
     "HashChain",
+    "HlcPoint",
+    "IdempotencyKey",
     "IndexEntry",
     "KindFilter",
     "NotFound",
+    "Notification",
     "Outcome",
+    "PriorItem",
     "Projection",
     "ReceiptVerdict",
     "Region",
     "RetryableError",
+    "SequenceMismatch",
     "Store",
     "StoreConfig",
     "StoreError",
     "StoreLocked",
     "StoredEvent",
+    "Subscription",
+    "SubscriptionDropped",
     "TypedDecodeError",
+    "WaitTimeout",
+    "WriterCrashed",
     "event_payload",
     "handles",
     "upcaster",

@@ -129,11 +129,7 @@ class IdempotencyRequired(DomainError):
 
 
 class IdempotencyPartialBatch(DomainError):
-    """A batch mixes items with and without idempotency keys."""
-
-
-class IdempotencyConflict(DomainError):
-    """A keyed batch retry matches only some of the original batch's keys."""
+    """A batch mixes keyed and unkeyed items, repeats a key, or only partly replays."""
 
 
 class BatchTooLarge(DomainError):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from batpak import canonical
 from batpak.coordinate import Coordinate
 from batpak.frame import WireEvent, WireFrame, WireHashChain, WireHeader, WirePosition, encode_frame
 from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
 from batpak.receipt import AppendReceipt, DiskPos, Signer, cover_digest
+from batpak.store._authority import IdempEntry
 from batpak.store._index import IndexEntry
 
 BATCH_ENTITY = "_batch"
 BATCH_SCOPE = "_system"
-MARKER_PAYLOAD = b"\x90"  # an empty MessagePack array: the reference's unit payload
 
 
 def event_frame(
@@ -70,10 +69,10 @@ def marker_frame(begin: bool, batch_id: int, count: int, timestamp_us: int) -> b
                     payload_size=count if begin else 0,
                     event_kind=int(SYSTEM_BATCH_BEGIN if begin else SYSTEM_BATCH_COMMIT),
                     flags=0,
-                    content_hash=list(canonical.digest(MARKER_PAYLOAD)),
+                    content_hash=[0] * 32,  # the reference never sets it on markers
                     payload_version=0,
                 ),
-                payload=list(MARKER_PAYLOAD),
+                payload=[],  # no payload bytes: the empty int array ``90``
                 hash_chain=None,
             ),
             entity=BATCH_ENTITY,
@@ -110,4 +109,52 @@ def receipt_for(entry: IndexEntry, signer: Signer) -> AppendReceipt:
         key_id=signer.key_id,
         signature=signature,
         extensions=extensions,
+    )
+
+
+def idemp_entry(entry: IndexEntry) -> IdempEntry:
+    """The durable idempotency record of a keyed event."""
+    extensions = entry.receipt_extensions or {}
+    return IdempEntry(
+        key=entry.event_id.to_bytes(16, "big"),
+        event_id=entry.event_id.to_bytes(16, "big"),
+        global_sequence=entry.global_sequence,
+        disk_pos_segment=entry.segment_id,
+        disk_pos_offset=entry.offset,
+        disk_pos_length=entry.length,
+        content_hash=list(entry.event_hash),
+        prev_hash=list(entry.prev_hash),
+        entity=entry.entity,
+        scope=entry.scope,
+        kind=entry.event_kind,
+        recorded_global_sequence=entry.global_sequence,
+        receipt_extensions={k: list(extensions[k]) for k in sorted_keys(extensions)},
+    )
+
+
+def replay_receipt(record: IdempEntry, signer: Signer) -> AppendReceipt:
+    """The original receipt of a keyed event from its record, re-signed with today's key."""
+    event_id = int.from_bytes(record.event_id, "big")
+    extensions = {k: bytes(v) for k, v in record.receipt_extensions.items()}
+    return receipt_for(
+        IndexEntry(
+            event_id=event_id,
+            correlation_id=event_id,
+            causation_id=None,
+            entity=record.entity,
+            scope=record.scope,
+            event_kind=record.kind,
+            wall_ms=0,
+            clock=0,
+            lane=0,
+            depth=0,
+            prev_hash=bytes(record.prev_hash),
+            event_hash=bytes(record.content_hash),
+            global_sequence=record.global_sequence,
+            segment_id=record.disk_pos_segment,
+            offset=record.disk_pos_offset,
+            length=record.disk_pos_length,
+            receipt_extensions=extensions or None,
+        ),
+        signer,
     )

@@ -69,6 +69,18 @@ class Index:
                 self.by_kind.setdefault(entry.event_kind, []).append(entry)
                 self.heads[(entry.entity, entry.lane)] = entry
 
+    def replace(self, entries: list[IndexEntry]) -> None:
+        """Swap in a whole new history atomically (compaction). Old snapshots stay valid."""
+        fresh = Index()
+        fresh.insert(entries)
+        with self.lock:
+            self.entries = fresh.entries
+            self.by_id = fresh.by_id
+            self.by_entity = fresh.by_entity
+            self.by_scope = fresh.by_scope
+            self.by_kind = fresh.by_kind
+            self.heads = fresh.heads
+
     def __len__(self) -> int:
         return len(self.entries)
 

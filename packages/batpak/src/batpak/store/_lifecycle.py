@@ -7,21 +7,14 @@ import fcntl
 import os
 from pathlib import Path
 
-import msgspec
-
 from batpak import canonical
-from batpak.errors import Io, StoreLocked, StoreMetadataCorrupt
-from batpak.ids import uuid7
+from batpak.errors import Io, StoreLocked
 from batpak.segment import encode_footer, encode_header
-from batpak.sidefile import fsync_dir, unwrap, wrap, write_atomic
+from batpak.sidefile import fsync_dir
 from batpak.store._recover import Recovered
 from batpak.store._segments import sidx_row
 
 LOCK_NAME = ".batpak.lock"
-META_NAME = "store.meta"
-META_MAGIC = b"FBATSM"
-META_VERSION = 1
-IDEMP_NAME = "index.idemp"
 
 
 def acquire_lock(directory: Path, mode: str) -> int:
@@ -38,52 +31,6 @@ def acquire_lock(directory: Path, mode: str) -> int:
             raise StoreLocked(str(directory), mode) from None
         raise Io(f"cannot lock {directory}: {exc}") from exc
     return fd
-
-
-class StoreMeta(msgspec.Struct):
-    """``store.meta`` (FBATSM v1): the lineage id plus compaction and idempotency authority."""
-
-    lineage: bytes
-    idemp_authority: msgspec.Raw | None
-    last_compaction_commit: msgspec.Raw | None
-
-
-def load_or_mint_meta(directory: Path, writable: bool, clock_us: int) -> int | None:
-    """The store's lineage id; a writable open of a store without one mints it."""
-    path = directory / META_NAME
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        if (directory / IDEMP_NAME).exists() and _idemp_version(directory) >= 2:
-            raise StoreMetadataCorrupt(
-                "store.meta is missing but index.idemp v2 needs it; refusing to re-mint"
-            ) from None
-        if not writable:
-            return None
-        lineage = uuid7(clock_us)
-        body = canonical.encode(
-            {
-                "lineage": lineage.to_bytes(16, "big"),
-                "idemp_authority": None,
-                "last_compaction_commit": None,
-            }
-        )
-        write_atomic(path, wrap(META_MAGIC, META_VERSION, body))
-        return lineage
-    _, body = unwrap(path, data, META_MAGIC, META_VERSION)
-    try:
-        meta = msgspec.msgpack.decode(body, type=StoreMeta)
-    except msgspec.DecodeError as exc:
-        raise StoreMetadataCorrupt(f"store.meta does not decode: {exc}") from exc
-    if len(meta.lineage) != 16:
-        raise StoreMetadataCorrupt("store.meta lineage is not 16 bytes")
-    return int.from_bytes(meta.lineage, "big")
-
-
-def _idemp_version(directory: Path) -> int:
-    with open(directory / IDEMP_NAME, "rb") as handle:
-        head = handle.read(8)
-    return int.from_bytes(head[6:8], "little") if len(head) == 8 else 0
 
 
 def seal_torn_segment(directory: Path, recovered: Recovered, created_ns: int) -> None:
@@ -143,3 +90,18 @@ def open_report(path_kind: str, restored: int, elapsed_us: int, phases: tuple[in
             "cumulative_unknown_reserved_effect_kind_histogram": {},
         }
     )
+
+
+def copy_prefix(source: Path, dest: Path, limit: int | None) -> None:
+    """Copy a file (or its first ``limit`` bytes) and fsync the copy."""
+    with open(source, "rb") as reader, open(dest, "wb") as writer:
+        remaining = limit
+        while remaining is None or remaining > 0:
+            chunk = reader.read(1 << 20 if remaining is None else min(1 << 20, remaining))
+            if not chunk:
+                break
+            writer.write(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())

@@ -77,6 +77,12 @@ class ReadHandles:
             raise OSError(f"short read of segment {segment_id} at {offset}")
         return data
 
+    def forget(self, segment_ids: set[int]) -> None:
+        """Drop cached descriptors of files that compaction replaced or removed."""
+        with self._lock:
+            for segment_id in segment_ids & self._fds.keys():
+                os.close(self._fds.pop(segment_id))
+
     def close(self) -> None:
         with self._lock:
             for fd in self._fds.values():

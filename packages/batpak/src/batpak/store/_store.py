@@ -6,7 +6,8 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import msgspec
@@ -17,6 +18,7 @@ from batpak.config import StoreConfig
 from batpak.coordinate import Coordinate, Region
 from batpak.errors import (
     BatchTooLarge,
+    Configuration,
     CorruptFrame,
     IdempotencyPartialBatch,
     IdempotencyRequired,
@@ -31,7 +33,7 @@ from batpak.errors import (
     StoreClosed,
     WaitTimeout,
 )
-from batpak.event import DagPosition, Event, EventHeader, HashChain, StoredEvent
+from batpak.event import ZERO_HASH, DagPosition, Event, EventHeader, HashChain, StoredEvent
 from batpak.frame import FrameDecodeError, decode_body
 from batpak.frontier import ORIGIN, Frontier, HlcPoint, Watermark, Watermarks
 from batpak.kinds import SYSTEM_OPEN_COMPLETED, EventKind, is_reserved
@@ -44,19 +46,38 @@ from batpak.receipt import (
     Reason,
     ReceiptVerdict,
     Signer,
+    encode_extensions,
     verify_receipt_claim,
 )
-from batpak.store._index import Index, IndexEntry
-from batpak.store._lifecycle import (
-    acquire_lock,
+from batpak.sidefile import fsync_dir
+from batpak.store._authority import (
+    IdempEntry,
+    StoreMeta,
+    load_idempotency,
     load_or_mint_meta,
-    open_report,
-    seal_torn_segment,
+    publish_idempotency,
+    read_meta,
+    write_meta,
 )
-from batpak.store._recover import recover
+from batpak.store._compact import CompactionResult, resolve_pending
+from batpak.store._compact import compact as compact_segments
+from batpak.store._cursor import Cursor, check_checkpoint_id
+from batpak.store._index import Index, IndexEntry
+from batpak.store._lifecycle import acquire_lock, copy_prefix, open_report, seal_torn_segment
+from batpak.store._recover import list_segments, recover
 from batpak.store._segments import ActiveSegment, ReadHandles
 from batpak.store._watch import DEFAULT_SUBSCRIPTION_CAPACITY, Hub, Subscription
-from batpak.store._writer import LIFECYCLE, Append, Batch, BatchItem, Close, Sync, Writer
+from batpak.store._writer import (
+    LIFECYCLE,
+    Abandon,
+    Append,
+    Batch,
+    BatchItem,
+    Close,
+    Exclusive,
+    Sync,
+    Writer,
+)
 
 P = TypeVar("P", bound=Projection)
 T = TypeVar("T")
@@ -74,17 +95,19 @@ class Store:
         config: StoreConfig,
         lock_fd: int,
         index: Index,
-        lineage: int | None,
-        watermarks: Watermarks,
+        meta: StoreMeta | None,
+        keys: dict[int, IdempEntry],
     ) -> None:
         self._config = config
         self._lock_fd = lock_fd
         self._index = index
         self._writer: Writer | None = None
-        self._lineage = lineage
-        self._watermarks = watermarks
+        self._meta = meta
+        self._keys = keys
+        self._watermarks = Watermarks(_recovered_point(index))
         self._signer = Signer(config.signing_keys)
         self._hub = Hub()
+        self._cursor_claims: dict[str, threading.Lock] = {}
         self._reads = ReadHandles(config.path)
         self._closed = False
         self._close_lock = threading.Lock()
@@ -103,11 +126,13 @@ class Store:
             raise Io(f"cannot create store directory {config.path}: {exc}") from exc
         lock_fd = acquire_lock(config.path, "read_write")
         try:
+            resolve_pending(config.path, read_meta(config.path), writable=True)
             plan_start = time.monotonic_ns()
             recovered = recover(config.path)
             plan_us = (time.monotonic_ns() - plan_start) // 1000
             seal_torn_segment(config.path, recovered, max(config.clock(), 0) * 1000)
-            lineage = load_or_mint_meta(config.path, True, config.clock())
+            meta = load_or_mint_meta(config.path, True, config.clock())
+            keys = load_idempotency(config.path, meta)
             restore_start = time.monotonic_ns()
             index = Index()
             index.insert(recovered.entries)
@@ -115,7 +140,7 @@ class Store:
             segment = ActiveSegment(
                 config.path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000
             )
-            store = cls(config, lock_fd, index, lineage, Watermarks(_recovered_point(index)))
+            store = cls(config, lock_fd, index, meta, keys)
             store._writer = Writer(
                 config,
                 index,
@@ -124,6 +149,7 @@ class Store:
                 store._watermarks,
                 store._signer,
                 store._hub.publish,
+                keys,
             )
             elapsed_us = (time.monotonic_ns() - started) // 1000
             report = open_report(
@@ -142,14 +168,16 @@ class Store:
             raise Io(f"store directory {config.path} does not exist")
         lock_fd = acquire_lock(config.path, "read_only")
         try:
+            meta = load_or_mint_meta(config.path, False, config.clock())
+            resolve_pending(config.path, meta, writable=False)
             recovered = recover(config.path)
-            lineage = load_or_mint_meta(config.path, False, config.clock())
+            keys = load_idempotency(config.path, meta)
             index = Index()
             index.insert(recovered.entries)
         except BaseException:
             os.close(lock_fd)
             raise
-        return cls(config, lock_fd, index, lineage, Watermarks(_recovered_point(index)))
+        return cls(config, lock_fd, index, meta, keys)
 
     def _append_open_completed(self, report: bytes, recovered: list[IndexEntry]) -> None:
         # The OPEN HLC never regresses below what was recovered (INV-FRONTIER-OPEN-MONOTONIC).
@@ -181,10 +209,95 @@ class Store:
                         command.future.result()
                     finally:
                         self._writer.join()
+                    if self._meta is not None:
+                        self._meta = publish_idempotency(
+                            self._config.path, self._meta, self._keys, self._config.clock()
+                        )
             finally:
                 self._hub.close()
                 self._reads.close()
                 os.close(self._lock_fd)
+
+    def _abandon(self) -> None:
+        """Test seam: stop as a crash would (no CLOSE, no footer, no fsync), then unlock.
+
+        What was written stays in the page cache, as after ``kill -9``."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._writer is not None:
+                command = Abandon()
+                self._writer.submit(command)
+                command.future.result()
+                self._writer.join()
+            self._hub.close()
+            self._reads.close()
+            os.close(self._lock_fd)
+
+    def compact(
+        self,
+        *,
+        retain: Callable[[IndexEntry], bool] | None = None,
+        min_segments: int = 2,
+        _hook: Callable[[str], None] | None = None,
+    ) -> CompactionResult:
+        """Merge the sealed segments into one; with ``retain``, drop events it rejects.
+
+        Surviving events keep their bytes, hashes and global sequences. Keyed retries of
+        dropped events still return their original receipts. Appends wait while it runs.
+        """
+        if min_segments < 1:
+            raise Configuration("min_segments must be at least 1")
+        config = self._config
+
+        def run(writer: Writer) -> CompactionResult:
+            assert self._meta is not None
+            entries = self._index.query(Region.all())
+            result, fresh, self._meta = compact_segments(
+                config.path,
+                writer.segment.segment_id,
+                entries,
+                self._meta,
+                self._keys,
+                retain,
+                min_segments,
+                config.clock,
+                _hook or (lambda step: None),
+            )
+            if fresh is not None:
+                writer.replace_index(fresh)
+                self._reads.forget({e.segment_id for e in entries})
+            return result
+
+        return self._exclusive(run)
+
+    def snapshot(self, dest: str | os.PathLike[str]) -> Path:
+        """Copy the live store into ``dest`` (new or empty): an openable copy with the same
+        identity, taken between appends."""
+        target = Path(dest)
+        if target.exists() and any(target.iterdir()):
+            raise Configuration(f"snapshot destination {target} is not empty")
+
+        def run(writer: Writer) -> Path:
+            assert self._meta is not None
+            target.mkdir(parents=True, exist_ok=True)
+            active = writer.segment
+            for segment_id, path in list_segments(self._config.path):
+                limit = active.size if segment_id == active.segment_id else None
+                copy_prefix(path, target / path.name, limit)
+            publish_idempotency(target, self._meta, self._keys, self._config.clock())
+            write_meta(target, read_meta(target) or self._meta)
+            fsync_dir(target)
+            return target
+
+        return self._exclusive(run)
+
+    def _exclusive(self, fn: Callable[[Writer], T]) -> T:
+        command = Exclusive(fn)
+        self._submit(command)
+        result: T = command.future.result()
+        return result
 
     def __enter__(self) -> Self:
         return self
@@ -203,8 +316,9 @@ class Store:
         return self._config
 
     def identity(self) -> int | None:
-        """The lineage id minted in ``store.meta`` at the first writable open."""
-        return self._lineage
+        """The lineage id minted in ``store.meta`` at the first writable open; kept by
+        snapshots and compaction, so caches can anchor to it."""
+        return None if self._meta is None else self._meta.lineage_id
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -285,16 +399,21 @@ class Store:
             return []
         if len(items) > config.batch_max_size:
             raise BatchTooLarge(f"{len(items)} items exceed batch_max_size {config.batch_max_size}")
-        total = sum(len(item.payload) for item in items)
+        total = sum(
+            len(item.payload)
+            + (len(encode_extensions(item.options.extensions)) if item.options.extensions else 0)
+            for item in items
+        )
         if total > config.batch_max_bytes:
             raise BatchTooLarge(
                 f"{total} payload bytes exceed batch_max_bytes {config.batch_max_bytes}"
             )
-        keyed = sum(item.options.idempotency_key is not None for item in items)
+        keys = [item.options.idempotency_key for item in items]
+        keyed = sum(key is not None for key in keys)
         if keyed not in (0, len(items)):
-            raise IdempotencyPartialBatch(
-                f"{keyed} of {len(items)} items carry idempotency keys: all or none"
-            )
+            raise IdempotencyPartialBatch("batch must have all items keyed or all unkeyed")
+        if keyed and len(set(keys)) != len(keys):
+            raise IdempotencyPartialBatch("duplicate idempotency key in batch")
         prepared = []
         for position, item in enumerate(items):
             if not isinstance(item, BatchAppendItem):
@@ -303,6 +422,8 @@ class Store:
                 raise ReservedKind(item.kind, position)
             if len(item.payload) > config.single_append_max_bytes:
                 raise PayloadTooLarge(len(item.payload), config.single_append_max_bytes)
+            if item.options.expected_sequence is not None:
+                raise Configuration(f"item {position}: compare-and-set is not supported in batches")
             prior = None
             options = item.options
             if isinstance(item.causation, PriorItem):
@@ -319,7 +440,7 @@ class Store:
         self._submit(command)
         return command.future.result()
 
-    def _submit(self, command: Append | Batch | Sync) -> None:
+    def _submit(self, command: Append | Batch | Sync | Exclusive) -> None:
         if self._closed:
             raise StoreClosed("the store is closed")
         if self._writer is None:
@@ -452,6 +573,26 @@ class Store:
     def wait_for_visible(self, global_sequence: int, timeout: float) -> HlcPoint:
         return self.wait_for("visible", global_sequence, timeout)
 
+    def cursor(self, region: Region, checkpoint_id: str | None = None) -> Cursor:
+        """An ordered, at-least-once reader of ``region``. With ``checkpoint_id`` it resumes
+        after the last ``commit()`` recorded in ``cursors/<checkpoint_id>.ckpt``."""
+        if checkpoint_id is None:
+            return Cursor(self._index, region, None, None)
+        check_checkpoint_id(checkpoint_id)
+        if self._writer is None:
+            raise ReadOnlyStore("a checkpointed cursor writes its checkpoint: open writable")
+        with self._close_lock:
+            claim = self._cursor_claims.setdefault(checkpoint_id, threading.Lock())
+        if not claim.acquire(blocking=False):
+            raise Configuration(f"checkpoint id {checkpoint_id!r} is already in use")
+        try:
+            return Cursor(
+                self._index, region, self._config.path / "cursors" / f"{checkpoint_id}.ckpt", claim
+            )
+        except BaseException:
+            claim.release()
+            raise
+
     def subscribe_lossy(
         self, region: Region, capacity: int = DEFAULT_SUBSCRIPTION_CAPACITY
     ) -> Subscription:
@@ -474,6 +615,24 @@ class Store:
         return verify_receipt_claim(
             receipt, entry.coord, entry.event_kind, entry.prev_hash, self._signer.verifying_keys
         )
+
+    def verify_chain(self) -> ChainReport:
+        """Recompute every visible event's content hash and check each (entity, lane) chain
+        links to its predecessor exactly (stricter than the reference's set membership)."""
+        heads: dict[tuple[str, int], bytes] = {}
+        mismatches: list[int] = []
+        dangling: list[int] = []
+        entries = self._index.query(Region.all())
+        for entry in entries:
+            stored = self._load(entry)
+            digest = canonical.digest(stored.event.payload)
+            if digest != entry.event_hash or digest != stored.event.header.content_hash:
+                mismatches.append(entry.event_id)
+            chain = (entry.entity, entry.lane)
+            if entry.prev_hash != heads.get(chain, ZERO_HASH):
+                dangling.append(entry.event_id)
+            heads[chain] = entry.event_hash
+        return ChainReport(len(entries), tuple(mismatches), tuple(dangling))
 
     # -- projections ----------------------------------------------------------------------
 
@@ -499,6 +658,17 @@ class Store:
     def events(self, entries: Iterable[IndexEntry]) -> list[StoredEvent]:
         """Load the full events for index entries (for example, a query page)."""
         return [self._load(entry) for entry in entries]
+
+
+class ChainReport(msgspec.Struct, frozen=True):
+    """What ``verify_chain`` checked and which events failed."""
+
+    events_checked: int
+    content_hash_mismatches: tuple[int, ...]
+    dangling_links: tuple[int, ...]
+
+    def is_intact(self) -> bool:
+        return not self.content_hash_mismatches and not self.dangling_links
 
 
 def _recovered_point(index: Index) -> HlcPoint:

@@ -24,7 +24,7 @@ from batpak.config import StoreConfig
 from batpak.coordinate import Coordinate
 from batpak.errors import (
     EntityClockOverflow,
-    IdempotencyConflict,
+    IdempotencyPartialBatch,
     InvalidClock,
     SequenceMismatch,
     StoreClosed,
@@ -37,7 +37,8 @@ from batpak.ids import uuid7
 from batpak.kinds import SYSTEM_CLOSE_COMPLETED
 from batpak.options import DEFAULT_OPTIONS, AppendOptions
 from batpak.receipt import AppendReceipt, Signer
-from batpak.store._build import event_frame, marker_frame, receipt_for
+from batpak.store._authority import IdempEntry
+from batpak.store._build import event_frame, idemp_entry, marker_frame, receipt_for, replay_receipt
 from batpak.store._index import Index, IndexEntry
 from batpak.store._segments import ActiveSegment, sidx_row
 
@@ -81,13 +82,28 @@ class Sync:
 
 
 @dataclass(slots=True)
+class Exclusive:
+    """Run ``fn`` on the writer thread, after an fsync, with no append in flight."""
+
+    fn: Callable[[Writer], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class Abandon:
+    """Stop at once, as a crash would: no CLOSE event, no footer, no final fsync."""
+
+    future: Future[None] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
 class Close:
     """Append CLOSE_COMPLETED, seal the active segment and stop the thread."""
 
     future: Future[None] = field(default_factory=Future)
 
 
-Command = Append | Batch | Sync | Close
+Command = Append | Batch | Sync | Exclusive | Abandon | Close
 Publish = Callable[[Sequence[IndexEntry]], None]
 
 
@@ -103,6 +119,7 @@ class Writer:
         watermarks: Watermarks,
         signer: Signer,
         publish: Publish,
+        keys: dict[int, IdempEntry],
     ) -> None:
         self._config = config
         self._index = index
@@ -111,6 +128,7 @@ class Writer:
         self._watermarks = watermarks
         self._signer = signer
         self._publish = publish
+        self._keys = keys
         self._unsynced = 0
         self._crash: BaseException | None = None
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
@@ -126,6 +144,15 @@ class Writer:
 
     def join(self) -> None:
         self._thread.join()
+
+    @property
+    def segment(self) -> ActiveSegment:
+        """The active segment (for ``Exclusive`` work on the writer thread only)."""
+        return self._segment
+
+    def replace_index(self, entries: list[IndexEntry]) -> None:
+        """Swap the index contents after compaction (writer thread only)."""
+        self._index.replace(entries)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -147,6 +174,10 @@ class Writer:
             for command in group:
                 if closing is not None:
                     command.future.set_exception(StoreClosed("the store is closing"))
+                elif isinstance(command, Abandon):
+                    self._segment.close()
+                    command.future.set_result(None)
+                    return
                 elif isinstance(command, Close):
                     closing = command
                 else:
@@ -158,7 +189,7 @@ class Writer:
                 return
 
     def _run_one(
-        self, command: Append | Batch | Sync, waiting: list[tuple[Future[Any], Any]]
+        self, command: Append | Batch | Sync | Exclusive, waiting: list[tuple[Future[Any], Any]]
     ) -> None:
         if self._crash is not None:
             command.future.set_exception(WriterCrashed(f"writer crashed: {self._crash!r}"))
@@ -172,6 +203,9 @@ class Writer:
                     command.future.set_result(receipt)
             elif isinstance(command, Batch):
                 command.future.set_result(self._batch(command))
+            elif isinstance(command, Exclusive):
+                self._sync()
+                command.future.set_result(command.fn(self))
             else:
                 waiting.append((command.future, None))
         except StoreError as exc:
@@ -289,9 +323,9 @@ class Writer:
         options = command.options
         self._check_cas(command.coordinate.entity, options.expected_sequence)
         if options.idempotency_key is not None:
-            existing = self._index.get(int(options.idempotency_key))
-            if existing is not None:
-                return receipt_for(existing, self._signer)
+            replayed = self._replay(int(options.idempotency_key))
+            if replayed is not None:
+                return replayed
         segment = self._rotate_if_full()
         now_us = self._now_us(command.timestamp_us)
         entry = self._draft(
@@ -311,22 +345,19 @@ class Writer:
         )
         self._unsynced += 1
         self._commit([entry])
+        self._remember_keys([entry], [options.idempotency_key])
         return receipt_for(entry, self._signer)
 
     def _batch(self, command: Batch) -> list[AppendReceipt]:
         items = command.items
         keys = [item.options.idempotency_key for item in items]
         if keys[0] is not None:
-            existing = [self._index.get(int(key)) for key in keys if key is not None]
-            found = [entry for entry in existing if entry is not None]
+            replays = [self._replay(int(key)) for key in keys if key is not None]
+            found = [receipt for receipt in replays if receipt is not None]
             if len(found) == len(items):
-                return [receipt_for(entry, self._signer) for entry in found]
+                return found
             if found:
-                raise IdempotencyConflict(
-                    f"{len(found)} of {len(items)} batch keys were already committed"
-                )
-        for item in items:
-            self._check_cas(item.coordinate.entity, item.options.expected_sequence)
+                raise IdempotencyPartialBatch("partial idempotency-key replay")
         segment = self._rotate_if_full()  # rotation happens only before BEGIN
         now_us = self._now_us()
         heads: dict[str, IndexEntry] = {}
@@ -348,7 +379,7 @@ class Writer:
                 )
             )
         batch_id = self._next_sequence
-        parts = [marker_frame(True, batch_id, len(items), now_us)]
+        parts = [marker_frame(True, batch_id, len(items), self._now_us())]
         offset = segment.size + len(parts[0])
         entries: list[IndexEntry] = []
         for draft, item in zip(drafts, items, strict=True):
@@ -361,12 +392,26 @@ class Writer:
             )
             parts.append(frame)
             offset += len(frame)
-        parts.append(marker_frame(False, batch_id, 0, now_us))
+        parts.append(marker_frame(False, batch_id, 0, self._now_us()))
         segment.append(b"".join(parts))
         self._unsynced += len(entries)
         self._sync()  # a batch is durable before it is visible
         self._commit(entries)
+        self._remember_keys(entries, keys)
         return [receipt_for(entry, self._signer) for entry in entries]
+
+    def _replay(self, key: int) -> AppendReceipt | None:
+        """The original receipt for a known key: the durable record first, then the index."""
+        record = self._keys.get(key)
+        if record is not None:
+            return replay_receipt(record, self._signer)
+        entry = self._index.get(key)
+        return None if entry is None else receipt_for(entry, self._signer)
+
+    def _remember_keys(self, entries: list[IndexEntry], keys: Sequence[int | None]) -> None:
+        for entry, key in zip(entries, keys, strict=True):
+            if key is not None:
+                self._keys[key] = idemp_entry(entry)
 
     def _commit(self, entries: list[IndexEntry]) -> None:
         """Publish written entries: index, footer rows, allocator, watermarks, subscribers."""

@@ -1,0 +1,254 @@
+"""Compaction: merge sealed segments into one, optionally dropping events, crash-safe.
+
+The steps follow the reference (facts in format.md §7 and the compaction.pending marker): a
+marker names the work, the lowest source is renamed aside, the merged segment is staged under
+a temporary name, ``store.meta`` records the commit (the commit point), then the staged file
+takes the final name and the sources are deleted. An open that finds the marker rolls the work
+forward if ``store.meta`` holds its commit, and back otherwise, so a crash at any step reopens
+to the old generation or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from batpak import canonical
+from batpak.errors import FailClosedError, FutureVersion, SideFileCorrupt
+from batpak.ids import uuid7
+from batpak.segment import encode_footer, encode_header, segment_name
+from batpak.sidefile import fsync_dir, unwrap, wrap, write_atomic
+from batpak.store._authority import (
+    CompactionCommit,
+    IdempEntry,
+    StoreMeta,
+    publish_idempotency,
+)
+from batpak.store._index import IndexEntry
+from batpak.store._recover import list_segments
+from batpak.store._segments import sidx_row, write_all
+
+PENDING_NAME = "compaction.pending"
+PENDING_MAGIC = b"FBATCM"
+PENDING_VERSION = 2
+Retain = Callable[[IndexEntry], bool]
+Hook = Callable[[str], None]
+
+
+class CompactionRecoveryRefused(FailClosedError):
+    """An interrupted compaction cannot be resolved safely; the store is left untouched."""
+
+
+class PendingCompaction(msgspec.Struct):
+    compaction_id: bytes
+    lineage: bytes
+    merged_id: int
+    source_segment_ids: list[int]
+    expected_authority_image_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionResult:
+    """What ``Store.compact`` did."""
+
+    outcome: str
+    segments_removed: int = 0
+    bytes_reclaimed: int = 0
+    merged_segment_id: int | None = None
+    events_dropped: int = 0
+
+
+def _src(directory: Path, segment_id: int) -> Path:
+    return directory / (segment_name(segment_id) + ".compact-src")
+
+
+def _staged(directory: Path, segment_id: int) -> Path:
+    return directory / (segment_name(segment_id) + ".compact-new")
+
+
+def _clear_marker(directory: Path) -> None:
+    (directory / PENDING_NAME).unlink(missing_ok=True)
+    fsync_dir(directory)
+
+
+def resolve_pending(directory: Path, meta: StoreMeta | None, writable: bool) -> bool:
+    """Finish or undo an interrupted compaction; True when a repair ran."""
+    path = directory / PENDING_NAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    if not writable:
+        raise CompactionRecoveryRefused("a pending compaction needs a writable open to resolve")
+    try:
+        _, body = unwrap(path, data, PENDING_MAGIC, PENDING_VERSION)
+        marker = msgspec.msgpack.decode(body, type=PendingCompaction)
+    except (SideFileCorrupt, msgspec.DecodeError) as exc:
+        raise CompactionRecoveryRefused(f"compaction.pending is corrupt: {exc}") from exc
+    except FutureVersion:
+        raise
+    if meta is None:
+        raise CompactionRecoveryRefused("compaction.pending exists but store.meta does not")
+    if marker.lineage != meta.lineage:
+        raise CompactionRecoveryRefused("compaction.pending belongs to another store lineage")
+    merged = marker.merged_id
+    final, src, staged = directory / segment_name(merged), _src(directory, merged), None
+    staged = _staged(directory, merged)
+    commit = meta.last_compaction_commit
+    if (
+        commit is not None
+        and commit.compaction_id == marker.compaction_id
+        and commit.merged_segment_id == merged
+    ):
+        retire = [directory / segment_name(i) for i in marker.source_segment_ids if i != merged]
+        retire.append(src)
+        if final.exists():
+            retire.append(staged)
+        elif staged.exists():
+            os.replace(staged, final)
+            fsync_dir(directory)
+        else:
+            raise CompactionRecoveryRefused(f"merged segment {merged} is missing")
+        for stale in retire:
+            stale.unlink(missing_ok=True)
+    else:
+        if src.exists() and final.exists():
+            raise CompactionRecoveryRefused(f"both {src.name} and {final.name} exist")
+        if src.exists():
+            os.replace(src, final)
+        elif not final.exists():
+            raise CompactionRecoveryRefused(f"source segment {merged} is missing")
+        for other in marker.source_segment_ids:
+            if not (directory / segment_name(other)).exists():
+                raise CompactionRecoveryRefused(f"source segment {other} is missing")
+        staged.unlink(missing_ok=True)
+    fsync_dir(directory)
+    _clear_marker(directory)
+    return True
+
+
+def compact(
+    directory: Path,
+    active_id: int,
+    entries: list[IndexEntry],
+    meta: StoreMeta,
+    keys: dict[int, IdempEntry],
+    retain: Retain | None,
+    min_segments: int,
+    clock_us: Callable[[], int],
+    hook: Hook,
+) -> tuple[CompactionResult, list[IndexEntry] | None, StoreMeta]:
+    """Merge every sealed segment; return the result, the new entries and the new meta."""
+    sealed = [i for i, _ in list_segments(directory) if i < active_id]
+    if len(sealed) < min_segments:
+        return CompactionResult("skipped"), None, meta
+    merged = sealed[0]
+    sources = set(sealed)
+    compaction_id = uuid7(clock_us()).to_bytes(16, "big")
+    marker = PendingCompaction(
+        compaction_id,
+        meta.lineage,
+        merged,
+        sealed,
+        uuid7(clock_us()).to_bytes(16, "big"),
+    )
+    before = sum((directory / segment_name(i)).stat().st_size for i in sealed)
+    write_atomic(
+        directory / PENDING_NAME, wrap(PENDING_MAGIC, PENDING_VERSION, canonical.encode(marker))
+    )
+    hook("marker_written")
+    final, src, staged = (
+        directory / segment_name(merged),
+        _src(directory, merged),
+        _staged(directory, merged),
+    )
+    src.unlink(missing_ok=True)
+    os.replace(final, src)
+    fsync_dir(directory)
+    hook("source_renamed")
+    try:
+        kept, dropped, rest = _stage(directory, merged, sources, entries, retain, clock_us)
+        hook("staged_written")
+        survivors = {e.event_id for e in kept}
+        for key, record in keys.items():
+            if key not in survivors and record.disk_pos_segment in sources:
+                record.event_evicted = True
+        commit = CompactionCommit(compaction_id, b"", merged, sealed)
+        meta = publish_idempotency(directory, meta, keys, clock_us(), commit)
+    except Exception:
+        staged.unlink(missing_ok=True)
+        os.replace(src, final)
+        fsync_dir(directory)
+        _clear_marker(directory)
+        raise
+    hook("committed")
+    os.replace(staged, final)
+    fsync_dir(directory)
+    hook("renamed")
+    for segment_id in sealed[1:]:
+        (directory / segment_name(segment_id)).unlink(missing_ok=True)
+    src.unlink(missing_ok=True)
+    fsync_dir(directory)
+    hook("sources_removed")
+    _clear_marker(directory)
+    result = CompactionResult(
+        "performed",
+        segments_removed=len(sealed) - 1,
+        bytes_reclaimed=max(before - final.stat().st_size, 0),
+        merged_segment_id=merged,
+        events_dropped=dropped,
+    )
+    return result, kept + rest, meta
+
+
+def _stage(
+    directory: Path,
+    merged: int,
+    sources: set[int],
+    entries: list[IndexEntry],
+    retain: Retain | None,
+    clock_us: Callable[[], int],
+) -> tuple[list[IndexEntry], int, list[IndexEntry]]:
+    """Write the merged segment under its staged name; surviving frames keep their bytes."""
+    header = encode_header(merged, max(clock_us(), 0) * 1000)
+    kept: list[IndexEntry] = []
+    rest: list[IndexEntry] = []
+    dropped = 0
+    handles: dict[int, int] = {}
+    staged = _staged(directory, merged)
+    staged.unlink(missing_ok=True)
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        write_all(fd, header)
+        offset = len(header)
+        for entry in entries:
+            if entry.segment_id not in sources:
+                rest.append(entry)
+                continue
+            if retain is not None and not retain(entry):
+                dropped += 1
+                continue
+            if entry.segment_id not in handles:
+                path = (
+                    _src(directory, merged)
+                    if entry.segment_id == merged
+                    else (directory / segment_name(entry.segment_id))
+                )
+                handles[entry.segment_id] = os.open(path, os.O_RDONLY)
+            frame = os.pread(handles[entry.segment_id], entry.length, entry.offset)
+            if len(frame) != entry.length:
+                raise OSError(f"short read of segment {entry.segment_id} at {entry.offset}")
+            write_all(fd, frame)
+            kept.append(msgspec.structs.replace(entry, segment_id=merged, offset=offset))
+            offset += entry.length
+        write_all(fd, encode_footer([sidx_row(e) for e in kept], offset))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        for handle in handles.values():
+            os.close(handle)
+    return kept, dropped, rest
