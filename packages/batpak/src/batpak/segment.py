@@ -8,9 +8,11 @@ damaged one is mid-stream corruption and refuses the open; sealed segments must 
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import msgspec
@@ -188,6 +190,23 @@ def read_footer(segment_id: int, data: bytes | memoryview, frames_start: int) ->
     except (msgspec.DecodeError, IndexError):
         return None
     return Footer(offset, rows)
+
+
+def has_trusted_footer(path: Path) -> bool:
+    """True when the file ends in an SDX3 footer whose CRC holds (reads only the footer)."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < SIDX_TRAILER.size + SIDX_CRC.size:
+            return False
+        handle.seek(size - SIDX_TRAILER.size)
+        offset, count, magic = SIDX_TRAILER.unpack(handle.read(SIDX_TRAILER.size))
+        covered_end = size - SIDX_TRAILER.size - SIDX_CRC.size
+        if magic != b"SDX3" or not 0 < offset <= covered_end - count * SIDX_ROW.size:
+            return False
+        handle.seek(offset)
+        region = handle.read(size - offset)
+    crc: int = SIDX_CRC.unpack_from(region, covered_end - offset)[0]
+    return zlib.crc32(region[: covered_end - offset]) == crc
 
 
 def _row(table: list[str], data: bytes | memoryview, at: int) -> SidxRow:

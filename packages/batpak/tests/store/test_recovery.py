@@ -15,7 +15,7 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from batpak import Coordinate, FailClosedError, IndexEntry, Region, Store, StoreConfig
-from batpak.errors import CorruptFrame, CorruptSegment
+from batpak.errors import CrcMismatch, CorruptFrame, CorruptSegment
 from batpak.kinds import SYSTEM_CLOSE_COMPLETED, SYSTEM_OPEN_COMPLETED, EventKind
 
 KIND = EventKind.custom(0xE, 0x8C0)
@@ -70,7 +70,45 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Image:
             append_some(store, 3)
     with Store.open_read_only(StoreConfig(directory)) as store:
         entries = store.query(Region.all())
-    return Image(snapshot(directory), entries)
+    files = snapshot(directory)
+    # Without the checkpoint, open scans every segment: these tests prove that scan refuses
+    # damage. With it, damage surfaces on read (test_checkpoint_defers_damage_to_the_read).
+    del files["index.cols"]
+    return Image(files, entries)
+
+
+def test_checkpoint_defers_damage_to_the_read(tmp_path: Path) -> None:
+    for _ in range(2):
+        with Store.open(StoreConfig(tmp_path)) as store:
+            append_some(store, 3)
+    with Store.open_read_only(StoreConfig(tmp_path)) as store:
+        user = [e for e in store.query(Region.all()) if e.segment_id == 1][1]
+    segment = tmp_path / SEG1
+    damaged = bytearray(segment.read_bytes())
+    damaged[user.offset + user.length - 2] ^= 0x01  # same size: the checkpoint still matches
+    segment.write_bytes(bytes(damaged))
+    with Store.open_read_only(StoreConfig(tmp_path)) as store:
+        with pytest.raises(CrcMismatch):
+            store.get(user.event_id)
+    (tmp_path / "index.cols").unlink()
+    with pytest.raises(FailClosedError):
+        Store.open_read_only(StoreConfig(tmp_path))
+
+
+def test_a_stale_checkpoint_is_never_trusted(tmp_path: Path) -> None:
+    with Store.open(StoreConfig(tmp_path)) as store:
+        append_some(store, 3)
+    stale = (tmp_path / "index.cols").read_bytes()
+    with Store.open(StoreConfig(tmp_path)) as store:
+        append_some(store, 2)
+    with Store.open_read_only(StoreConfig(tmp_path)) as store:
+        expected = store.query(Region.all())
+    (tmp_path / "index.cols").write_bytes(stale)  # describes fewer segments than exist
+    with Store.open_read_only(StoreConfig(tmp_path)) as store:
+        assert store.query(Region.all()) == expected
+    (tmp_path / "index.cols").write_bytes(stale[:-1] + bytes([stale[-1] ^ 1]))  # bad CRC
+    with Store.open_read_only(StoreConfig(tmp_path)) as store:
+        assert store.query(Region.all()) == expected
 
 
 def kinds(entries: list[IndexEntry]) -> list[int]:

@@ -9,7 +9,7 @@ from batpak.frame import WireEvent, WireFrame, WireHashChain, WireHeader, WirePo
 from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
 from batpak.receipt import AppendReceipt, DiskPos, Signer, cover_digest
 from batpak.store._authority import IdempEntry
-from batpak.store._index import IndexEntry
+from batpak.store._entry import IndexEntry
 
 BATCH_ENTITY = "_batch"
 BATCH_SCOPE = "_system"

@@ -28,11 +28,12 @@ from batpak.store._authority import (
     StoreMeta,
     publish_idempotency,
 )
-from batpak.store._index import IndexEntry
+from batpak.store._entry import IndexEntry
 from batpak.store._recover import list_segments
 from batpak.store._segments import sidx_row, write_all
 
 PENDING_NAME = "compaction.pending"
+ACCELERATORS = ("index.cols", "index.fbati", "index.ckpt")
 PENDING_MAGIC = b"FBATCM"
 PENDING_VERSION = 2
 Retain = Callable[[IndexEntry], bool]
@@ -157,6 +158,8 @@ def compact(
         uuid7(clock_us()).to_bytes(16, "big"),
     )
     before = sum((directory / segment_name(i)).stat().st_size for i in sealed)
+    for accelerator in ACCELERATORS:  # they describe the old layout; reopen rebuilds
+        (directory / accelerator).unlink(missing_ok=True)
     write_atomic(
         directory / PENDING_NAME, wrap(PENDING_MAGIC, PENDING_VERSION, canonical.encode(marker))
     )

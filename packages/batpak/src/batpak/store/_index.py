@@ -1,7 +1,9 @@
 """The in-memory index: every visible event's metadata, in commit order, with lookups.
 
-The writer thread is the only mutator; readers take a consistent prefix under a short lock.
-Payloads are not held here: reads fetch them from segments by disk position.
+It has two parts. The base is the columnar block loaded from the checkpoint (or empty); the
+tail holds entries committed since, as objects. Every tail sequence is above every base
+sequence, so commit order is base then tail. The writer thread is the only mutator; readers
+take a consistent snapshot under a short lock. Payloads are not held here.
 """
 
 from __future__ import annotations
@@ -9,48 +11,65 @@ from __future__ import annotations
 import bisect
 import heapq
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
 
-import msgspec
+from batpak.coordinate import Region, entity_matches_prefix
+from batpak.store._columns import ColumnBase
+from batpak.store._entry import IndexEntry
 
-from batpak.coordinate import Coordinate, Region, entity_matches_prefix
-
-
-class IndexEntry(msgspec.Struct, frozen=True, gc=False):
-    """One committed event's metadata, as the index holds it."""
-
-    event_id: int
-    correlation_id: int
-    causation_id: int | None
-    entity: str
-    scope: str
-    event_kind: int
-    wall_ms: int
-    clock: int
-    lane: int
-    depth: int
-    prev_hash: bytes
-    event_hash: bytes
-    global_sequence: int
-    segment_id: int
-    offset: int
-    length: int
-    receipt_extensions: dict[str, bytes] | None = None
-
-    @property
-    def coord(self) -> Coordinate:
-        return Coordinate(self.entity, self.scope)
+__all__ = ["Index", "IndexEntry"]
 
 
 def _seq(entry: IndexEntry) -> int:
     return entry.global_sequence
 
 
+class _Joined(Sequence[IndexEntry]):
+    """Base rows (materialized on access) followed by tail entries: one commit-ordered view."""
+
+    def __init__(
+        self,
+        base: ColumnBase | None,
+        rows: Sequence[int],
+        tail: Sequence[IndexEntry],
+        tail_count: int | None = None,
+    ) -> None:
+        self._base = base
+        self._rows = rows
+        self._tail = tail
+        self._split = len(rows)
+        self._length = self._split + (len(tail) if tail_count is None else tail_count)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, i: int) -> IndexEntry: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[IndexEntry]: ...
+    def __getitem__(self, i: int | slice) -> IndexEntry | Sequence[IndexEntry]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._length))]
+        if i < 0:
+            i += self._length
+        if not 0 <= i < self._length:
+            raise IndexError(i)
+        if i < self._split:
+            assert self._base is not None
+            return self._base.entry(self._rows[i])
+        return self._tail[i - self._split]
+
+
 class Index:
     """Commit-ordered entries plus id, entity, scope, kind and chain-head lookups."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: ColumnBase | None = None) -> None:
         self.lock = threading.Lock()
+        self._reset(base)
+
+    def _reset(self, base: ColumnBase | None) -> None:
+        self.base = base
         self.entries: list[IndexEntry] = []
         self.by_id: dict[int, IndexEntry] = {}
         self.by_entity: dict[str, list[IndexEntry]] = {}
@@ -74,6 +93,7 @@ class Index:
         fresh = Index()
         fresh.insert(entries)
         with self.lock:
+            self.base = None
             self.entries = fresh.entries
             self.by_id = fresh.by_id
             self.by_entity = fresh.by_entity
@@ -82,65 +102,90 @@ class Index:
             self.heads = fresh.heads
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return (self.base.count if self.base else 0) + len(self.entries)
 
     def get(self, event_id: int) -> IndexEntry | None:
-        return self.by_id.get(event_id)
+        entry = self.by_id.get(event_id)
+        if entry is None and self.base is not None and isinstance(event_id, int):
+            return self.base.find(event_id)
+        return entry
 
     def head(self, entity: str, lane: int = 0) -> IndexEntry | None:
-        return self.heads.get((entity, lane))
+        entry = self.heads.get((entity, lane))
+        if entry is None and self.base is not None:
+            return self.base.head(entity, lane)
+        return entry
 
-    def last_sequence(self) -> int | None:
+    def last(self) -> IndexEntry | None:
+        if self.entries:
+            return self.entries[-1]
+        return self.base.last() if self.base is not None else None
+
+    def everything(self) -> Sequence[IndexEntry]:
+        """Every entry, base and tail, in commit order (a lazy view)."""
+        base = self.base
         with self.lock:
-            return self.entries[-1].global_sequence if self.entries else None
+            tail = self.entries
+            visible = len(tail)
+        return _Joined(base, range(base.count) if base else (), tail, visible)
 
-    def _stream(self, region: Region) -> tuple[list[IndexEntry], int]:
-        """The narrowest commit-ordered list covering the region, and its visible length.
+    def _view(self, base_rows: Sequence[int], tail: list[IndexEntry]) -> _Joined:
+        return _Joined(self.base, base_rows, tail, len(tail))
 
-        Lists only ever grow (compaction swaps the whole Index), so a (list, length) pair read
-        under the lock is a stable snapshot without copying.
+    def _stream(self, region: Region) -> Sequence[IndexEntry]:
+        """The narrowest commit-ordered view covering the region, as a stable snapshot.
+
+        Tail lists only grow (compaction swaps them whole), so slicing to the length seen under
+        the lock gives a snapshot; base rows never change.
         """
-        lists: list[list[IndexEntry]] = []
+        base = self.base
         with self.lock:
             if region.scope_name is not None:
-                stream = self.by_scope.get(region.scope_name, [])
-            elif region.entity_prefix is not None:
+                name = region.scope_name
+                rows = base.group("scope", name) if base else ()
+                return self._view(rows, self.by_scope.get(name, []))
+            if region.entity_prefix is not None:
                 prefix = region.entity_prefix
-                lists = [
-                    entries[:]
-                    for entity, entries in self.by_entity.items()
-                    if entity_matches_prefix(entity, prefix)
+                names = set(self.by_entity) | set(base.names("entity") if base else ())
+                views = [
+                    self._view(
+                        base.group("entity", name) if base else (),
+                        self.by_entity.get(name, []),
+                    )
+                    for name in sorted(names)
+                    if entity_matches_prefix(name, prefix)
                 ]
-                stream = lists[0] if len(lists) == 1 else []
-            elif region.kinds.exact is not None:
-                stream = self.by_kind.get(region.kinds.exact, [])
-            else:
-                stream = self.entries
-            visible = len(stream)
-        if len(lists) > 1:
-            stream = list(heapq.merge(*lists, key=_seq))
-            visible = len(stream)
-        return stream, visible
+                if len(views) != 1:
+                    return list(heapq.merge(*views, key=_seq))
+                return views[0]
+            if region.kinds.exact is not None:
+                kind = region.kinds.exact
+                rows = base.group("kind", kind) if base else ()
+                return self._view(rows, self.by_kind.get(kind, []))
+            return self._view(range(base.count) if base else (), self.entries)
 
     def query(self, region: Region) -> list[IndexEntry]:
-        stream, visible = self._stream(region)
-        return list(_take(stream, 0, visible, region, visible))
+        stream = self._stream(region)
+        return list(_take(stream, 0, region, len(stream)))
 
     def after(self, region: Region, after: int | None, limit: int) -> list[IndexEntry]:
-        stream, visible = self._stream(region)
-        start = 0 if after is None else bisect.bisect_right(stream, after, 0, visible, key=_seq)
-        return list(_take(stream, start, visible, region, limit))
+        stream = self._stream(region)
+        start = 0 if after is None else bisect.bisect_right(stream, after, key=_seq)
+        return list(_take(stream, start, region, limit))
 
     def entity_stream(self, entity: str) -> list[IndexEntry]:
+        base = self.base
         with self.lock:
-            return list(self.by_entity.get(entity, ()))
+            tail = list(self.by_entity.get(entity, ()))
+        rows = base.group("entity", entity) if base else ()
+        return list(self._view(rows, tail))
 
 
 def _take(
-    stream: list[IndexEntry], start: int, stop: int, region: Region, limit: int
+    stream: Sequence[IndexEntry], start: int, region: Region, limit: int
 ) -> Iterator[IndexEntry]:
     taken = 0
-    for i in range(start, stop):
+    for i in range(start, len(stream)):
         if taken >= limit:
             return
         entry = stream[i]

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from batpak import canonical
-from batpak.errors import Io, StoreLocked
+from batpak.errors import FutureVersion, Io, StoreLocked
 from batpak.segment import encode_footer, encode_header
 from batpak.sidefile import fsync_dir
 from batpak.store._recover import Recovered
@@ -67,14 +67,16 @@ def seal_torn_segment(directory: Path, recovered: Recovered, created_ns: int) ->
     fsync_dir(directory)
 
 
-def open_report(path_kind: str, restored: int, elapsed_us: int, phases: tuple[int, ...]) -> bytes:
+def open_report(
+    path_kind: str, restored: int, tail: int, elapsed_us: int, phases: tuple[int, ...]
+) -> bytes:
     """The OPEN_COMPLETED payload: the reference's OpenIndexReport map, in its key order."""
     plan_us, interner_us, restore_us, hidden_us = phases
     return canonical.encode(
         {
             "path": path_kind,
             "restored_entries": restored,
-            "tail_entries": 0,
+            "tail_entries": tail,
             "elapsed_us": elapsed_us,
             "phase_plan_build_us": plan_us,
             "phase_interner_us": interner_us,
@@ -105,3 +107,26 @@ def copy_prefix(source: Path, dest: Path, limit: int | None) -> None:
                 remaining -= len(chunk)
         writer.flush()
         os.fsync(writer.fileno())
+
+
+# The reference's other side files, which this implementation does not read. A version newer
+# than the reference's must still refuse the open rather than be silently skipped.
+_FOREIGN_SIDE_FILES = (
+    ("index.fbati", b"FBATIX", 5),
+    ("index.ckpt", b"FBATCK", 6),
+    ("visibility_ranges.fbv", b"FBATVR", 2),
+)
+
+
+def refuse_future_side_files(directory: Path) -> None:
+    for name, magic, newest in _FOREIGN_SIDE_FILES:
+        try:
+            with open(directory / name, "rb") as handle:
+                head = handle.read(8)
+        except FileNotFoundError:
+            continue
+        if head[:6] == magic and int.from_bytes(head[6:8], "little") > newest:
+            raise FutureVersion(
+                f"{name} has version {int.from_bytes(head[6:8], 'little')}; "
+                f"the newest known is {newest}"
+            )

@@ -15,19 +15,22 @@ from pathlib import Path
 from batpak.errors import CorruptSegment
 from batpak.event import ZERO_HASH
 from batpak.frame import ScanFrame
-from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
+from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT, SYSTEM_OPEN_COMPLETED
 from batpak.segment import (
     Posture,
     ScannedFrame,
     any_frame_after,
+    has_trusted_footer,
     parse_segment_id,
     read_footer,
     read_header,
     scan_frames,
 )
-from batpak.store._index import IndexEntry
+from batpak.store._columns import ColumnBase
+from batpak.store._entry import IndexEntry
 
 BATCH_ENTITY = "_batch"
+LIFECYCLE_ENTITY = "batpak:store"
 
 
 @dataclass(slots=True)
@@ -44,13 +47,12 @@ class SegmentState:
 
 @dataclass(slots=True)
 class Recovered:
+    """What a scan rebuilt: entries after the checkpoint, and the scanned segments."""
+
     entries: list[IndexEntry] = field(default_factory=list)
     segments: list[SegmentState] = field(default_factory=list)
     next_sequence: int = 0
-
-    @property
-    def max_segment_id(self) -> int:
-        return self.segments[-1].segment_id if self.segments else 0
+    max_segment_id: int = 0
 
 
 def list_segments(directory: Path) -> list[tuple[int, Path]]:
@@ -97,12 +99,20 @@ def _is_marker(frame: ScanFrame, kind: int) -> bool:
     return frame.event.header.event_kind == kind and frame.entity == BATCH_ENTITY
 
 
+Staged = tuple[int, ScannedFrame, dict[int, int] | None]
+
+
 class _Replayer:
-    """Turns scanned frames into committed entries, staging batches until their COMMIT."""
+    """Turns scanned frames into committed entries, staging batches until their COMMIT.
+
+    Batch state carries across segment boundaries (older reference writers could rotate
+    between batch items), but a new session's OPEN_COMPLETED ends any batch still open: that
+    batch was cut short by a crash.
+    """
 
     def __init__(self) -> None:
         self.out = Recovered()
-        self.staged: list[ScannedFrame] | None = None
+        self.staged: list[Staged] | None = None
         self.expected = 0
 
     def segment(
@@ -115,45 +125,68 @@ class _Replayer:
                 self.expected = frame.event.header.payload_size
             elif _is_marker(frame, SYSTEM_BATCH_COMMIT):
                 if self.staged is not None and len(self.staged) == self.expected:
-                    self._release(segment_id, self.staged, sequences)
+                    for staged in self.staged:
+                        self._release(*staged)
                 self.staged = None
-            elif self.staged is not None:
-                self.staged.append(scanned)
+            elif self.staged is not None and len(self.staged) >= self.expected:
+                self.staged = None  # an excess item: the batch and the item are discarded
+            elif self.staged is not None and not _opens_session(frame):
+                self.staged.append((segment_id, scanned, sequences))
             else:
-                self._release(segment_id, [scanned], sequences)
-        self.staged = None  # a batch never spans segments: an open one here is incomplete
+                self.staged = None
+                self._release(segment_id, scanned, sequences)
 
     def _release(
-        self, segment_id: int, frames: list[ScannedFrame], sequences: dict[int, int] | None
+        self, segment_id: int, scanned: ScannedFrame, sequences: dict[int, int] | None
     ) -> None:
-        for scanned in frames:
-            if sequences is None:
-                seq = self.out.next_sequence
-            else:
-                found = sequences.get(scanned.offset)
-                if found is None:
-                    raise CorruptSegment(
-                        segment_id, f"frame at {scanned.offset} has no row in the SIDX footer"
-                    )
-                seq = found
-            self.out.entries.append(
-                entry_from_frame(scanned.frame, segment_id, scanned.offset, scanned.length, seq)
-            )
-            self.out.next_sequence = max(self.out.next_sequence, seq + 1)
+        if sequences is None:
+            seq = self.out.next_sequence
+        else:
+            found = sequences.get(scanned.offset)
+            if found is None:
+                raise CorruptSegment(
+                    segment_id, f"frame at {scanned.offset} has no row in the SIDX footer"
+                )
+            seq = found
+        self.out.entries.append(
+            entry_from_frame(scanned.frame, segment_id, scanned.offset, scanned.length, seq)
+        )
+        self.out.next_sequence = max(self.out.next_sequence, seq + 1)
 
 
-def recover(directory: Path) -> Recovered:
-    """Scan every segment in ``directory`` and rebuild the committed, visible history."""
+def _opens_session(frame: ScanFrame) -> bool:
+    return (
+        frame.event.header.event_kind == SYSTEM_OPEN_COMPLETED and frame.entity == LIFECYCLE_ENTITY
+    )
+
+
+def segment_sizes(directory: Path) -> list[tuple[int, int]]:
+    return [(segment_id, path.stat().st_size) for segment_id, path in list_segments(directory)]
+
+
+def recover(directory: Path, base: ColumnBase | None = None) -> Recovered:
+    """Rebuild the committed, visible history from the segments the checkpoint ``base`` does
+    not cover (every segment without one)."""
     replayer = _Replayer()
     listed = list_segments(directory)
+    covered = dict(base.segments) if base is not None else {}
+    if base is not None:
+        replayer.out.next_sequence = base.next_sequence
+    replayer.out.max_segment_id = listed[-1][0] if listed else 0
+    scanned = [(i, path) for i, path in listed if i not in covered]
+    # The reference trusts every footer's rows when every segment has a valid SDX3 footer,
+    # and otherwise only rows that reach exactly to their footer (format.md §7.1).
+    all_trusted = all(has_trusted_footer(path) for _, path in scanned)
     for position, (segment_id, path) in enumerate(listed):
+        if segment_id in covered:
+            continue
         last = position == len(listed) - 1
         posture: Posture = "recover_torn_tail" if last else "fail_closed"
         data = path.read_bytes()
         if not data and not last:
             raise CorruptSegment(segment_id, "sealed segment file is empty")
         replayer.out.segments.append(
-            _recover_segment(replayer, segment_id, path, data, posture, last)
+            _recover_segment(replayer, segment_id, path, data, posture, last, all_trusted)
         )
     return replayer.out
 
@@ -165,6 +198,7 @@ def _recover_segment(
     data: bytes,
     posture: Posture,
     last: bool,
+    all_trusted: bool = False,
 ) -> SegmentState:
     size = len(data)
     try:
@@ -188,7 +222,7 @@ def _recover_segment(
         # ending in a batch marker never does); then they carry the true global sequences,
         # which differ from synthesized ones where a failed batch left a gap.
         reach = max((r.frame_offset + r.frame_length for r in footer.rows), default=0)
-        if reach == footer.string_table_offset:
+        if all_trusted or reach == footer.string_table_offset:
             sequences = {row.frame_offset: row.global_sequence for row in footer.rows}
     replayer.segment(segment_id, frames, sequences)
     return SegmentState(segment_id, path, size, end, sealed=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from batpak.segment import SidxRow, encode_footer, encode_header, segment_name
 from batpak.sidefile import fsync_dir
-from batpak.store._index import IndexEntry
+from batpak.store._entry import IndexEntry
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -20,6 +21,7 @@ from batpak.errors import (
     BatchTooLarge,
     Configuration,
     CorruptFrame,
+    CrcMismatch,
     IdempotencyPartialBatch,
     IdempotencyRequired,
     InvalidCausation,
@@ -59,12 +61,19 @@ from batpak.store._authority import (
     read_meta,
     write_meta,
 )
+from batpak.store._columns import ColumnBase
 from batpak.store._compact import CompactionResult, resolve_pending
 from batpak.store._compact import compact as compact_segments
 from batpak.store._cursor import Cursor, check_checkpoint_id
 from batpak.store._index import Index, IndexEntry
-from batpak.store._lifecycle import acquire_lock, copy_prefix, open_report, seal_torn_segment
-from batpak.store._recover import list_segments, recover
+from batpak.store._lifecycle import (
+    acquire_lock,
+    copy_prefix,
+    open_report,
+    refuse_future_side_files,
+    seal_torn_segment,
+)
+from batpak.store._recover import list_segments, recover, segment_sizes
 from batpak.store._segments import ActiveSegment, ReadHandles
 from batpak.store._watch import DEFAULT_SUBSCRIPTION_CAPACITY, Hub, Subscription
 from batpak.store._writer import (
@@ -126,15 +135,17 @@ class Store:
             raise Io(f"cannot create store directory {config.path}: {exc}") from exc
         lock_fd = acquire_lock(config.path, "read_write")
         try:
-            resolve_pending(config.path, read_meta(config.path), writable=True)
+            refuse_future_side_files(config.path)
+            repaired = resolve_pending(config.path, read_meta(config.path), writable=True)
             plan_start = time.monotonic_ns()
-            recovered = recover(config.path)
+            base = None if repaired else ColumnBase.load(config.path, segment_sizes(config.path))
+            recovered = recover(config.path, base)
             plan_us = (time.monotonic_ns() - plan_start) // 1000
             seal_torn_segment(config.path, recovered, max(config.clock(), 0) * 1000)
             meta = load_or_mint_meta(config.path, True, config.clock())
             keys = load_idempotency(config.path, meta)
             restore_start = time.monotonic_ns()
-            index = Index()
+            index = Index(base)
             index.insert(recovered.entries)
             restore_us = (time.monotonic_ns() - restore_start) // 1000
             segment = ActiveSegment(
@@ -153,9 +164,13 @@ class Store:
             )
             elapsed_us = (time.monotonic_ns() - started) // 1000
             report = open_report(
-                "Rebuild", len(recovered.entries), elapsed_us, (plan_us, 0, restore_us, 0)
+                "Checkpoint" if base else "Rebuild",
+                base.count if base else len(recovered.entries),
+                len(recovered.entries) if base else 0,
+                elapsed_us,
+                (plan_us, 0, restore_us, 0),
             )
-            store._append_open_completed(report, recovered.entries)
+            store._append_open_completed(report)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -168,21 +183,24 @@ class Store:
             raise Io(f"store directory {config.path} does not exist")
         lock_fd = acquire_lock(config.path, "read_only")
         try:
+            refuse_future_side_files(config.path)
             meta = load_or_mint_meta(config.path, False, config.clock())
             resolve_pending(config.path, meta, writable=False)
-            recovered = recover(config.path)
+            base = ColumnBase.load(config.path, segment_sizes(config.path))
+            recovered = recover(config.path, base)
             keys = load_idempotency(config.path, meta)
-            index = Index()
+            index = Index(base)
             index.insert(recovered.entries)
         except BaseException:
             os.close(lock_fd)
             raise
         return cls(config, lock_fd, index, meta, keys)
 
-    def _append_open_completed(self, report: bytes, recovered: list[IndexEntry]) -> None:
+    def _append_open_completed(self, report: bytes) -> None:
         # The OPEN HLC never regresses below what was recovered (INV-FRONTIER-OPEN-MONOTONIC).
         now_ms = max(self._config.clock(), 0) // 1000
-        wall_ms = max([now_ms] + [e.wall_ms for e in recovered[-1:]])
+        last = self._index.last()
+        wall_ms = max(now_ms, last.wall_ms if last else 0)
         command = Append(
             LIFECYCLE,
             SYSTEM_OPEN_COMPLETED,
@@ -209,6 +227,11 @@ class Store:
                         command.future.result()
                     finally:
                         self._writer.join()
+                    ColumnBase.build(
+                        self._index.everything(),
+                        self._writer.next_sequence,
+                        segment_sizes(self._config.path),
+                    ).write(self._config.path)
                     if self._meta is not None:
                         self._meta = publish_idempotency(
                             self._config.path, self._meta, self._keys, self._config.clock()
@@ -470,6 +493,8 @@ class Store:
             data = self._reads.read(entry.segment_id, entry.offset, entry.length)
         except OSError as exc:
             raise Io(f"cannot read segment {entry.segment_id}: {exc}") from exc
+        if zlib.crc32(data[8:]) != int.from_bytes(data[4:8], "big"):
+            raise CrcMismatch(entry.segment_id, entry.offset)
         try:
             frame = decode_body(data[8:])
         except FrameDecodeError as exc:
@@ -672,7 +697,7 @@ class ChainReport(msgspec.Struct, frozen=True):
 
 
 def _recovered_point(index: Index) -> HlcPoint:
-    last = index.entries[-1] if index.entries else None
+    last = index.last()
     return ORIGIN if last is None else HlcPoint(last.wall_ms, last.global_sequence)
 
 

@@ -11,7 +11,7 @@ import msgspec
 from batpak.coordinate import Coordinate, Region
 from batpak.errors import RetryableError
 from batpak.frontier import HlcPoint
-from batpak.store._index import IndexEntry
+from batpak.store._entry import IndexEntry
 
 DEFAULT_SUBSCRIPTION_CAPACITY = 8192
 

@@ -146,6 +146,10 @@ class Writer:
         self._thread.join()
 
     @property
+    def next_sequence(self) -> int:
+        return self._next_sequence
+
+    @property
     def segment(self) -> ActiveSegment:
         """The active segment (for ``Exclusive`` work on the writer thread only)."""
         return self._segment
@@ -447,7 +451,7 @@ class Writer:
     def _close(self) -> None:
         # The CLOSE payload and timestamp are the visible HLC: the last published event's
         # (wall_ms, global_sequence), exactly as the reference records it.
-        last = self._index.entries[-1] if self._index.entries else None
+        last = self._index.last()
         wall_ms, sequence = (last.wall_ms, last.global_sequence) if last else (0, 0)
         payload = canonical.encode({"wall_ms": wall_ms, "global_sequence": sequence})
         self._append(
