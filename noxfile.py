@@ -38,6 +38,7 @@ def lint(session: nox.Session) -> None:
         "packages/batpak/tests",
         "conformance",
         "examples",
+        "bench",
         env={"MYPYPATH": "packages/batpak/tests:conformance"},
     )
 

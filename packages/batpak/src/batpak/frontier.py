@@ -1,7 +1,8 @@
 """HLC watermarks: how far the journal has accepted, written, made durable and made visible.
 
 Each watermark is an ``HlcPoint(wall_ms, global_sequence)``, ordered lexicographically, and
-only moves forward. Invariants: accepted >= written >= durable and accepted >= visible.
+only moves forward. Invariants: accepted >= written >= durable and accepted >= visible >=
+applied, where applied is how far every projection run so far has replayed.
 Waiters block on one condition variable, with a mandatory timeout.
 """
 
@@ -13,7 +14,7 @@ from typing import Literal, NamedTuple
 
 from batpak.errors import WaitTimeout, WriterCrashed
 
-Watermark = Literal["accepted", "written", "durable", "visible"]
+Watermark = Literal["accepted", "written", "durable", "visible", "applied"]
 
 
 class HlcPoint(NamedTuple):
@@ -33,6 +34,7 @@ class Frontier(NamedTuple):
     written: HlcPoint
     durable: HlcPoint
     visible: HlcPoint
+    applied: HlcPoint
 
 
 class Watermarks:
@@ -41,19 +43,35 @@ class Watermarks:
     def __init__(self, start: HlcPoint = ORIGIN) -> None:
         self._cond = threading.Condition()
         self._points: dict[Watermark, HlcPoint] = dict.fromkeys(
-            ("accepted", "written", "durable", "visible"), start
+            ("accepted", "written", "durable", "visible", "applied"), start
         )
+        self._projections: dict[str, HlcPoint] = {}
         self._crashed = False
 
     def snapshot(self) -> Frontier:
         with self._cond:
             p = self._points
-            return Frontier(p["accepted"], p["written"], p["durable"], p["visible"])
+            return Frontier(p["accepted"], p["written"], p["durable"], p["visible"], p["applied"])
 
     def advance(self, *marks: Watermark, to: HlcPoint) -> None:
+        """Move marks up to ``to``; each component only grows, so a clock that steps back
+        never holds a watermark behind a newer global sequence."""
         with self._cond:
             for mark in marks:
-                self._points[mark] = max(self._points[mark], to)
+                now = self._points[mark]
+                self._points[mark] = HlcPoint(
+                    max(now.wall_ms, to.wall_ms), max(now.global_sequence, to.global_sequence)
+                )
+            self._cond.notify_all()
+
+    def projected(self, projection: str, upto: HlcPoint) -> None:
+        """Record that a projection replayed up to ``upto``; applied is the minimum over every
+        projection seen, and still never moves back."""
+        with self._cond:
+            self._projections[projection] = max(upto, self._projections.get(projection, upto))
+            floor = min(self._projections.values())
+            if floor > self._points["applied"]:
+                self._points["applied"] = min(floor, self._points["visible"])
             self._cond.notify_all()
 
     def crash(self) -> None:

@@ -15,7 +15,7 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from batpak import Coordinate, FailClosedError, IndexEntry, Region, Store, StoreConfig
-from batpak.errors import CrcMismatch, CorruptFrame, CorruptSegment
+from batpak.errors import CorruptFrame, CorruptSegment, CrcMismatch
 from batpak.kinds import SYSTEM_CLOSE_COMPLETED, SYSTEM_OPEN_COMPLETED, EventKind
 
 KIND = EventKind.custom(0xE, 0x8C0)
@@ -87,9 +87,8 @@ def test_checkpoint_defers_damage_to_the_read(tmp_path: Path) -> None:
     damaged = bytearray(segment.read_bytes())
     damaged[user.offset + user.length - 2] ^= 0x01  # same size: the checkpoint still matches
     segment.write_bytes(bytes(damaged))
-    with Store.open_read_only(StoreConfig(tmp_path)) as store:
-        with pytest.raises(CrcMismatch):
-            store.get(user.event_id)
+    with Store.open_read_only(StoreConfig(tmp_path)) as store, pytest.raises(CrcMismatch):
+        store.get(user.event_id)
     (tmp_path / "index.cols").unlink()
     with pytest.raises(FailClosedError):
         Store.open_read_only(StoreConfig(tmp_path))

@@ -88,6 +88,7 @@ from batpak.store._writer import (
     Writer,
 )
 
+OPEN_DURABLE_TIMEOUT_S = 60.0
 P = TypeVar("P", bound=Projection)
 T = TypeVar("T")
 
@@ -211,7 +212,8 @@ class Store:
             timestamp_us=wall_ms * 1000,
         )
         self._submit(command)
-        command.future.result()
+        receipt = command.future.result()
+        self._watermarks.wait("durable", receipt.global_sequence, OPEN_DURABLE_TIMEOUT_S)
 
     def close(self) -> None:
         """Drain the writer, append CLOSE_COMPLETED, seal the segment and release the lock."""
@@ -221,12 +223,7 @@ class Store:
             self._closed = True
             try:
                 if self._writer is not None:
-                    command = Close()
-                    self._writer.submit(command)
-                    try:
-                        command.future.result()
-                    finally:
-                        self._writer.join()
+                    self._writer.stop(Close())
                     ColumnBase.build(
                         self._index.everything(),
                         self._writer.next_sequence,
@@ -250,10 +247,7 @@ class Store:
                 return
             self._closed = True
             if self._writer is not None:
-                command = Abandon()
-                self._writer.submit(command)
-                command.future.result()
-                self._writer.join()
+                self._writer.stop(Abandon())
             self._hub.close()
             self._reads.close()
             os.close(self._lock_fd)
@@ -395,14 +389,23 @@ class Store:
         if len(data) > self._config.single_append_max_bytes:
             raise PayloadTooLarge(len(data), self._config.single_append_max_bytes)
         self._require_key(options)
-        command = Append(coord, int(kind), data, version, options, durable=options.gate is not None)
+        gate = options.gate
+        command = Append(coord, int(kind), data, version, options, durable=gate is not None)
         self._submit(command)
-        if options.gate is None:
+        if gate is None:
             return command.future.result()
+        started = time.monotonic()
         try:
-            return command.future.result(timeout=options.gate.timeout)
+            receipt = command.future.result(timeout=gate.timeout)
         except TimeoutError:
-            raise WaitTimeout("durable", -1, int(options.gate.timeout * 1000)) from None
+            raise WaitTimeout("durable", -1, int(gate.timeout * 1000)) from None
+        left = max(gate.timeout - (time.monotonic() - started), 0.0)
+        try:
+            self._watermarks.wait("durable", receipt.global_sequence, left)
+        except WaitTimeout:
+            timeout_ms = int(gate.timeout * 1000)
+            raise WaitTimeout("durable", receipt.global_sequence, timeout_ms) from None
+        return receipt
 
     def _require_key(self, options: AppendOptions) -> None:
         if self._config.group_commit_max_batch != 1 and options.idempotency_key is None:
@@ -563,16 +566,21 @@ class Store:
         return stream[-1].global_sequence if stream else None
 
     def walk_ancestors(self, event_id: int, limit: int = 64) -> list[IndexEntry]:
-        """The event and its chain ancestors (same entity and lane), newest first."""
+        """The event and its chain ancestors (same entity and lane), newest first. Each step
+        follows the ``prev_hash`` stored in the event's frame, so the walk stops at a damaged
+        or missing link."""
         entry = self._entry(event_id)
         walked = [entry]
         stream = self._index.entity_stream(entry.entity)
         position = next(i for i, e in enumerate(stream) if e.event_id == event_id)
-        while len(walked) < limit and entry.prev_hash != bytes(32):
+        while len(walked) < limit:
+            link = self._load(entry).event.hash_chain
+            if link is None or link.prev_hash == ZERO_HASH:
+                break
             parent = None
             for i in range(position - 1, -1, -1):
                 candidate = stream[i]
-                if candidate.lane == entry.lane and candidate.event_hash == entry.prev_hash:
+                if candidate.lane == entry.lane and candidate.event_hash == link.prev_hash:
                     parent, position = candidate, i
                     break
             if parent is None:
@@ -581,10 +589,8 @@ class Store:
             entry = parent
         return walked
 
-    # -- frontier and delivery ------------------------------------------------------------
-
     def frontier(self) -> Frontier:
-        """The accepted, written, durable and visible watermarks, read atomically."""
+        """The accepted, written, durable, visible and applied watermarks, read atomically."""
         return self._watermarks.snapshot()
 
     def wait_for(self, mark: Watermark, global_sequence: int, timeout: float) -> HlcPoint:
@@ -654,9 +660,10 @@ class Store:
             if digest != entry.event_hash or digest != stored.event.header.content_hash:
                 mismatches.append(entry.event_id)
             chain = (entry.entity, entry.lane)
-            if entry.prev_hash != heads.get(chain, ZERO_HASH):
+            link = stored.event.hash_chain  # the link as stored, whatever the index says
+            if link is None or link.prev_hash != heads.get(chain, ZERO_HASH):
                 dangling.append(entry.event_id)
-            heads[chain] = entry.event_hash
+            heads[chain] = digest if link is None else link.event_hash
         return ChainReport(len(entries), tuple(mismatches), tuple(dangling))
 
     # -- projections ----------------------------------------------------------------------
@@ -665,10 +672,13 @@ class Store:
         """Replay the entity's handled events, in commit order, into a new projection."""
         state = projection()
         kinds = projection.handlers
+        upto = self._watermarks.snapshot().visible
         for entry in self._index.entity_stream(entity):
             handled = kinds.get(entry.event_kind)
             if handled is not None:
                 state.apply(entry.event_kind, self._load(entry).decode(handled[0]))
+        name = f"{projection.__module__}.{projection.__qualname__}"
+        self._watermarks.projected(name, upto)
         return state
 
     def project_if_changed(

@@ -130,6 +130,7 @@ class Writer:
         self._publish = publish
         self._keys = keys
         self._unsynced = 0
+        self._sync_requested = False
         self._crash: BaseException | None = None
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
         self._thread = threading.Thread(target=self._run, name="batpak-writer", daemon=True)
@@ -142,8 +143,16 @@ class Writer:
             raise StoreClosed("the writer has stopped")
         self._queue.put(command)
 
-    def join(self) -> None:
-        self._thread.join()
+    def stop(self, command: Close | Abandon) -> None:
+        """Hand the thread its last command, even when poisoned, and wait for it to end.
+
+        Raises what the command raised (``WriterCrashed`` for a poisoned writer's close)."""
+        if self._thread.is_alive():
+            self._queue.put(command)
+            try:
+                command.future.result()
+            finally:
+                self._thread.join()
 
     @property
     def next_sequence(self) -> int:
@@ -200,11 +209,11 @@ class Writer:
             return
         try:
             if isinstance(command, Append):
-                receipt = self._append(command)
+                # A gated append is answered at once; its caller waits on the durable
+                # watermark, which this group's fsync advances.
+                command.future.set_result(self._append(command))
                 if command.durable:
-                    waiting.append((command.future, receipt))
-                else:
-                    command.future.set_result(receipt)
+                    self._sync_requested = True
             elif isinstance(command, Batch):
                 command.future.set_result(self._batch(command))
             elif isinstance(command, Exclusive):
@@ -220,7 +229,9 @@ class Writer:
 
     def _settle(self, waiting: list[tuple[Future[Any], Any]]) -> None:
         """One fsync for every durable request of the group (and the cadence)."""
-        if self._crash is None and (waiting or self._unsynced >= self._config.sync_every_n_events):
+        due = waiting or self._sync_requested or self._unsynced >= self._config.sync_every_n_events
+        self._sync_requested = False
+        if self._crash is None and due:
             try:
                 self._sync()
             except BaseException as exc:
@@ -240,6 +251,7 @@ class Writer:
             self._close()
         except BaseException as exc:
             self._poison(exc)
+            self._segment.close()
             command.future.set_exception(self._crashed_error())
         else:
             command.future.set_result(None)
