@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -33,6 +34,7 @@ from batpak.errors import (
     ReadOnlyStore,
     ReservedKind,
     StoreClosed,
+    StoreError,
     WaitTimeout,
 )
 from batpak.event import ZERO_HASH, DagPosition, Event, EventHeader, HashChain, StoredEvent
@@ -135,6 +137,7 @@ class Store:
         except OSError as exc:
             raise Io(f"cannot create store directory {config.path}: {exc}") from exc
         lock_fd = acquire_lock(config.path, "read_write")
+        opened: Store | None = None
         try:
             refuse_future_side_files(config.path)
             repaired = resolve_pending(config.path, read_meta(config.path), writable=True)
@@ -152,7 +155,7 @@ class Store:
             segment = ActiveSegment(
                 config.path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000
             )
-            store = cls(config, lock_fd, index, meta, keys)
+            store = opened = cls(config, lock_fd, index, meta, keys)
             store._writer = Writer(
                 config,
                 index,
@@ -173,6 +176,9 @@ class Store:
             )
             store._append_open_completed(report)
         except BaseException:
+            if opened is not None and opened._writer is not None:
+                with contextlib.suppress(StoreError):
+                    opened._writer.stop(Abandon())  # no half-open store keeps a writer
             os.close(lock_fd)
             raise
         return store
