@@ -5,12 +5,16 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 from batpak import canonical
-from batpak.errors import FutureVersion, Io, StoreLocked
+from batpak.errors import FutureVersion, Io, SideFileCorrupt, StoreLocked
 from batpak.segment import encode_footer, encode_header
-from batpak.sidefile import fsync_dir
+from batpak.sidefile import fsync_dir, unwrap
+from batpak.store._entry import IndexEntry
 from batpak.store._recover import Recovered
 from batpak.store._segments import sidx_row
 
@@ -130,3 +134,50 @@ def refuse_future_side_files(directory: Path) -> None:
                 f"{name} has version {int.from_bytes(head[6:8], 'little')}; "
                 f"the newest known is {newest}"
             )
+
+
+HIDDEN_NAME = "visibility_ranges.fbv"
+HIDDEN_MAGIC = b"FBATVR"
+HIDDEN_VERSION = 2
+
+
+class _Range(msgspec.Struct):
+    start: int
+    end: int
+
+
+class _LaneRanges(msgspec.Struct):
+    lane: int
+    ranges: list[_Range]
+
+
+class _HiddenRanges(msgspec.Struct):
+    ranges: list[_Range] = msgspec.field(default_factory=list)
+    lane_ranges: list[_LaneRanges] = msgspec.field(default_factory=list)
+
+
+def hidden_filter(directory: Path) -> Callable[[IndexEntry], bool] | None:
+    """Which committed events readers must not see: the half-open global-sequence ranges of
+    cancelled visibility fences that the reference records in ``visibility_ranges.fbv``."""
+    path = directory / HIDDEN_NAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        _, body = unwrap(path, data, HIDDEN_MAGIC, HIDDEN_VERSION)
+        hidden = msgspec.msgpack.decode(body, type=_HiddenRanges)
+    except (SideFileCorrupt, msgspec.DecodeError) as exc:
+        raise SideFileCorrupt(f"{HIDDEN_NAME} cannot be trusted: {exc}") from exc
+    spans = [(r.start, r.end) for r in hidden.ranges]
+    by_lane = {lane.lane: [(r.start, r.end) for r in lane.ranges] for lane in hidden.lane_ranges}
+    if not spans and not by_lane:
+        return None
+
+    def is_hidden(entry: IndexEntry) -> bool:
+        seq = entry.global_sequence
+        if any(start <= seq < end for start, end in spans):
+            return True
+        return any(start <= seq < end for start, end in by_lane.get(entry.lane, ()))
+
+    return is_hidden

@@ -71,6 +71,7 @@ from batpak.store._index import Index, IndexEntry
 from batpak.store._lifecycle import (
     acquire_lock,
     copy_prefix,
+    hidden_filter,
     open_report,
     refuse_future_side_files,
     seal_torn_segment,
@@ -150,7 +151,7 @@ class Store:
             keys = load_idempotency(config.path, meta)
             restore_start = time.monotonic_ns()
             index = Index(base)
-            index.insert(recovered.entries)
+            index.insert(_visible(config.path, recovered.entries))
             restore_us = (time.monotonic_ns() - restore_start) // 1000
             segment = ActiveSegment(
                 config.path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000
@@ -197,7 +198,7 @@ class Store:
             recovered = recover(config.path, base)
             keys = load_idempotency(config.path, meta)
             index = Index(base)
-            index.insert(recovered.entries)
+            index.insert(_visible(config.path, recovered.entries))
         except BaseException:
             os.close(lock_fd)
             raise
@@ -710,6 +711,11 @@ class ChainReport(msgspec.Struct, frozen=True):
 
     def is_intact(self) -> bool:
         return not self.content_hash_mismatches and not self.dangling_links
+
+
+def _visible(directory: Path, entries: list[IndexEntry]) -> list[IndexEntry]:
+    hidden = hidden_filter(directory)
+    return entries if hidden is None else [e for e in entries if not hidden(e)]
 
 
 def _recovered_point(index: Index) -> HlcPoint:
