@@ -9,37 +9,44 @@ nox.options.sessions = ["tests", "lint", "conformance"]
 nox.options.error_on_missing_interpreters = True
 
 PACKAGES = ["packages/batpak", "packages/syncbat", "packages/netbat", "packages/hostbat"]
+WIRING = ["circuits"]
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "msgpack>=1.0"]
 
 
 def _install_workspace(session: nox.Session) -> None:
-    session.install(*(arg for path in PACKAGES for arg in ("-e", path)), *TEST_DEPS)
+    projects = PACKAGES + WIRING
+    session.install(*(arg for path in projects for arg in ("-e", path)), *TEST_DEPS)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit tests of every package, plus the runnable examples."""
+    """Unit tests of every package and of the circuits, plus the runnable examples."""
     _install_workspace(session)
-    session.run("pytest", "packages", "examples", *session.posargs)
+    session.run("pytest", *PACKAGES, *WIRING, "examples", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy --strict over sources, tests and examples."""
+    """ruff (lint and format) and mypy --strict over sources, tests, examples and benches."""
     _install_workspace(session)
     session.install("ruff>=0.5", "mypy>=1.10")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    for package in PACKAGES:
-        session.run("mypy", f"{package}/src")
+    for project in PACKAGES + WIRING:
+        session.run("mypy", f"{project}/src")
+        session.run(
+            "mypy",
+            "--explicit-package-bases",
+            f"{project}/tests",
+            env={"MYPYPATH": f"{project}/tests"},
+        )
     session.run(
         "mypy",
         "--explicit-package-bases",
-        "packages/batpak/tests",
         "conformance",
         "examples",
         "bench",
-        env={"MYPYPATH": "packages/batpak/tests:conformance"},
+        env={"MYPYPATH": "conformance"},
     )
 
 
