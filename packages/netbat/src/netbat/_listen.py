@@ -1,0 +1,156 @@
+"""What the request and subscription listeners share: accept loop, permits, TLS, sending."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import ByteStream, SocketStream, TaskStatus
+from anyio.streams.tls import TLSStream
+
+from netbat._lines import STREAM_ERRORS
+from netbat.errors import IoError, io_kind_of
+
+_HANDSHAKE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *STREAM_ERRORS)
+
+
+@dataclass(slots=True)
+class ListenerStats:
+    """Counters of one listener, updated live (read them from the event loop's thread)."""
+
+    accepted_connections: int = 0
+    active_connections: int = 0
+    peak_connections: int = 0
+    served: int = 0
+    failed: int = 0
+    connection_io_failures: int = 0
+    tls_handshake_failures: int = 0
+    worker_panics: int = 0
+
+    def snapshot(self) -> ListenerStats:
+        """Return a copy of the counters."""
+        return dataclasses.replace(self)
+
+
+async def send_line(stream: ByteStream, data: bytes, timeout: float | None) -> None:
+    """Write one frame within ``timeout``; raise ``IoError`` when the peer cannot take it."""
+    try:
+        with anyio.fail_after(timeout):
+            await stream.send(data)
+    except TimeoutError:
+        raise IoError("TimedOut") from None
+    except STREAM_ERRORS as error:
+        raise IoError(io_kind_of(error)) from error
+
+
+async def send_best_effort(stream: ByteStream, data: bytes, timeout: float | None) -> None:
+    """Write one frame, ignoring a peer that already left."""
+    with contextlib.suppress(IoError):
+        await send_line(stream, data, 1.0 if timeout is None else timeout)
+
+
+async def linger(stream: ByteStream, *, seconds: float = 0.25, max_bytes: int = 1 << 20) -> None:
+    """Discard what the peer is still sending, briefly, so closing does not reset the socket.
+
+    Closing with unread input makes the kernel send RST, which can destroy the ERR frame we
+    just wrote before the peer reads it.
+    """
+    drained = 0
+    with contextlib.suppress(NotImplementedError, *STREAM_ERRORS):
+        await stream.send_eof()  # our last frame is followed by FIN, not lost to a reset
+    with anyio.move_on_after(seconds):
+        while drained < max_bytes:
+            try:
+                drained += len(await stream.receive())
+            except STREAM_ERRORS:
+                return
+
+
+async def serve_tcp(
+    host: str,
+    port: int,
+    handler: Callable[[ByteStream], Awaitable[None]],
+    *,
+    stats: ListenerStats,
+    max_connections: int | None,
+    ssl_context: ssl.SSLContext | None,
+    handshake_timeout: float | None,
+    task_status: TaskStatus[int],
+) -> None:
+    """Accept connections until cancelled; each runs ``handler`` in its own task.
+
+    A permit is taken before each accept, so at most ``max_connections`` handlers run and
+    further clients wait in the kernel backlog. Handler failures are contained and counted.
+    """
+    permits = anyio.Semaphore(max_connections) if max_connections is not None else None
+    multi = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    async with multi, anyio.create_task_group() as tg:
+        bound = multi.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
+        for listener in multi.listeners:
+            tg.start_soon(
+                _accept_loop, listener, tg, permits, handler, stats, ssl_context, handshake_timeout
+            )
+        task_status.started(bound)
+
+
+async def _accept_loop(
+    listener: anyio.abc.Listener[SocketStream],
+    tg: anyio.abc.TaskGroup,
+    permits: anyio.Semaphore | None,
+    handler: Callable[[ByteStream], Awaitable[None]],
+    stats: ListenerStats,
+    ssl_context: ssl.SSLContext | None,
+    handshake_timeout: float | None,
+) -> None:
+    assert isinstance(listener, anyio.abc.SocketListener)
+    while True:
+        if permits is not None:
+            await permits.acquire()
+        try:
+            stream = await listener.accept()
+        except STREAM_ERRORS:
+            if permits is not None:
+                permits.release()
+            await anyio.sleep(0.01)
+            continue
+        stats.accepted_connections += 1
+        tg.start_soon(_connection, stream, permits, handler, stats, ssl_context, handshake_timeout)
+
+
+async def _connection(
+    raw: SocketStream,
+    permits: anyio.Semaphore | None,
+    handler: Callable[[ByteStream], Awaitable[None]],
+    stats: ListenerStats,
+    ssl_context: ssl.SSLContext | None,
+    handshake_timeout: float | None,
+) -> None:
+    stats.active_connections += 1
+    stats.peak_connections = max(stats.peak_connections, stats.active_connections)
+    stream: ByteStream = raw
+    try:
+        if ssl_context is not None:
+            try:
+                with anyio.fail_after(handshake_timeout):
+                    stream = await TLSStream.wrap(
+                        raw, server_side=True, ssl_context=ssl_context, standard_compatible=False
+                    )
+            except _HANDSHAKE_ERRORS:
+                stats.tls_handshake_failures += 1
+                return
+        try:
+            await handler(stream)
+        except IoError:
+            stats.connection_io_failures += 1
+        except Exception:  # contained per connection, like the reference's catch_unwind
+            stats.worker_panics += 1
+    finally:
+        stats.active_connections -= 1
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
+            await stream.aclose()
+        if permits is not None:
+            permits.release()
