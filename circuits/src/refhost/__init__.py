@@ -1,0 +1,8 @@
+"""refhost: the ten-op NETBAT/1 reference host over a batpak Store (netbat.md §4).
+
+``refhost.ops`` holds the ten operations as pure ``(request_bytes, view) -> ack_bytes``
+functions over a ``refhost.view.StoreView``; ``refhost.batpak_view`` adapts a real
+``batpak.Store``; ``refhost.server`` serves them over TCP.
+"""
+
+__version__ = "0.1.0"
