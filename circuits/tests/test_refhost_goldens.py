@@ -10,6 +10,7 @@ import blake3
 import pytest
 from refhost.dispatch import ReferenceDispatcher
 from refhost.fixture import FixtureView
+from refhost.host import build_host
 from refhost.ops import BY_NAME, OPERATIONS
 from refhost.reports import (
     LINUX_PLATFORM_EVIDENCE,
@@ -24,7 +25,7 @@ from refhost.reports import ProofRef as Proof
 from refhost.server import respond
 
 from batpak import canonical
-from netbat.frames import encode_ok, encode_request
+from netbat.frames import decode_request, encode_ok, encode_request
 from netbat.limits import Limits
 
 VECTORS = Path(__file__).resolve().parents[2] / "conformance" / "vectors"
@@ -69,18 +70,36 @@ def test_request_and_ok_frames(name: str) -> None:
     assert encode_ok(bytes.fromhex(op["goldenOutputHex"])).hex() == op["goldenOkFrameHex"]
 
 
+def fixture_dispatcher() -> ReferenceDispatcher:
+    return ReferenceDispatcher(build_host(FixtureView.from_manifest(MANIFEST)))
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_golden_request_bytes_through_host_invoke_give_the_ok_frame(name: str) -> None:
+    """Request frame bytes in -> hostbat ``Host.invoke`` -> the exact golden OK frame out."""
+    op = golden_op(name)
+    view = FixtureView.from_manifest(MANIFEST)
+    host = build_host(view)
+    request = decode_request(bytes.fromhex(op["goldenRequestFrameHex"]), Limits())
+    assert request.operation == name
+    result = host.invoke(request.operation, request.input)
+    assert result.descriptor.name == name
+    assert encode_ok(result.output).hex() == op["goldenOkFrameHex"]
+    commits = [args for call, args in view.calls if call == "commit"]
+    assert len(commits) == (1 if name == "bank.commit" else 0)
+
+
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_whole_frame_round_trip_through_the_dispatcher(name: str) -> None:
     op = golden_op(name)
-    dispatcher = ReferenceDispatcher(FixtureView.from_manifest(MANIFEST))
     line = bytes.fromhex(op["goldenRequestFrameHex"])
-    assert respond(dispatcher, line, Limits()).hex() == op["goldenOkFrameHex"]
+    assert respond(fixture_dispatcher(), line, Limits()).hex() == op["goldenOkFrameHex"]
 
 
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_error_fixture_is_unknown_operation(name: str) -> None:
     fixture = golden_op(name)["errorFixture"]
-    dispatcher = ReferenceDispatcher(FixtureView.from_manifest(MANIFEST))
+    dispatcher = fixture_dispatcher()
     response = respond(dispatcher, bytes.fromhex(fixture["requestFrameHex"]), Limits())
     assert response.hex() == fixture["errFrameHex"]
     code, message = response.rstrip(b"\n").split(b" ")[1:]

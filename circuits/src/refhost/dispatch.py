@@ -1,41 +1,48 @@
-"""The dispatcher the NETBAT front end calls: op name + input bytes -> output bytes.
+"""The netbat ``Dispatcher`` of the reference host: a thin adapter over a hostbat ``Host``.
 
-``ReferenceDispatcher`` is the plain-``Core`` wiring of the historical refbat host (ten
-handlers, no receipts, no effect rows), raising netbat's typed errors so a front end can
-render ``ERR <code> <hex(message)>`` directly. It satisfies the ``Dispatcher`` protocol that
-syncbat's ``Core`` and hostbat's ``Host`` are meant to satisfy too (syncbat-hostbat.md §0.3).
+netbat calls ``call(op, input) -> bytes`` from worker threads; a syncbat ``Core`` (and so a
+``Host``) is not thread-safe, so calls are serialized behind one lock (one shared Host, as
+refbat shared one Core). syncbat's ``DispatchError``s become netbat's typed errors, whose ERR
+frames carry the reference texts (``runtime error: handler for operation `<op>` failed with
+<class>: <message>``, ``runtime error: unknown operation `<op>```).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Protocol
 
-from netbat.errors import HandlerFailed, UnknownOperation
-from refhost.errors import OpError
-from refhost.ops import BY_NAME
-from refhost.view import StoreView
+import netbat
+import syncbat
+from hostbat import Host
 
 
-class Dispatcher(Protocol):
-    """Anything that invokes an operation by name (syncbat Core, hostbat Host, this host)."""
-
-    def invoke(self, name: str, data: bytes) -> bytes: ...
+def to_netbat_error(error: syncbat.DispatchError) -> netbat.NetbatError:
+    """The netbat error (and so the ERR frame) of a failed ``Core.invoke``."""
+    if isinstance(error, syncbat.UnknownOperation):
+        return netbat.UnknownOperation(error.name)
+    if isinstance(error, syncbat.MissingHandler):
+        return netbat.MissingHandler(error.name)
+    if isinstance(error, syncbat.OperationFailed):
+        return netbat.HandlerFailed(error.name, error.code, error.message)
+    if isinstance(error, syncbat.OperationDenied):
+        return netbat.RuntimeFailure.denied(error.name, error.code, error.message)
+    if isinstance(error, syncbat.ReceiptSinkFailed):
+        return netbat.ReceiptSinkFailed(
+            error.name, error.message, handler_error=error.caused_by_handler
+        )
+    return netbat.RuntimeFailure(str(error))
 
 
 class ReferenceDispatcher:
-    """The ten ops over one view. Calls are serialized, like one shared Core behind a lock."""
+    """Serves a ``Host`` to netbat: ``call(op, input)`` is ``host.invoke(op, input).output``."""
 
-    def __init__(self, view: StoreView) -> None:
-        self._view = view
+    def __init__(self, host: Host) -> None:
+        self.host = host
         self._lock = threading.Lock()
 
-    def invoke(self, name: str, data: bytes) -> bytes:
-        operation = BY_NAME.get(name)
-        if operation is None:
-            raise UnknownOperation(name)
+    def call(self, op: str, input: bytes) -> bytes:
         with self._lock:
             try:
-                return operation.handler(data, self._view)
-            except OpError as exc:
-                raise HandlerFailed(name, exc.error_class, exc.message) from None
+                return self.host.invoke(op, input).output
+            except syncbat.DispatchError as exc:
+                raise to_netbat_error(exc) from None

@@ -160,7 +160,8 @@ class CommitBackend(FailClosedBackend):
 Handler = Callable[[bytes, Ctx], bytes]
 
 
-def _translated(name: str, run: Callable[[], bytes]) -> bytes:
+def _translated(run: Callable[[], bytes]) -> bytes:
+    """Run an op, turning refhost's op errors into syncbat handler errors (same class)."""
     try:
         return run()
     except errors.InvalidInput as exc:
@@ -171,7 +172,7 @@ def _translated(name: str, run: Callable[[], bytes]) -> bytes:
 
 def _read_handler(name: str, op: Op, view: StoreView) -> Handler:
     def handler(input: bytes, ctx: Ctx, /) -> bytes:
-        return _translated(name, lambda: op(input, view))
+        return _translated(lambda: op(input, view))
 
     handler.__name__ = name.replace(".", "_")
     return handler
@@ -193,7 +194,7 @@ def _commit_handler(kinds: frozenset[int], backend: CommitBackend) -> Handler:
         return commit_ack(slot.receipt)
 
     def bank_commit(input: bytes, ctx: Ctx, /) -> bytes:
-        return _translated("bank.commit", lambda: run(input, ctx))
+        return _translated(lambda: run(input, ctx))
 
     return bank_commit
 

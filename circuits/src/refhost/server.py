@@ -1,9 +1,9 @@
-"""The NETBAT/1 TCP front end of the reference host (netbat.md §1, §5), on anyio.
+"""The NETBAT/1 TCP front end of the reference host: netbat's own ``RequestServer``.
 
-One request per connection (netbat's default): read one LF-terminated line of at most
-``max_line_bytes``, decode it with ``netbat.frames``, dispatch in a worker thread, write one
-response line, close. netbat has no anyio server yet, so this module is the stand-in; it uses
-netbat's frame codec, limits and error types.
+One request per connection (netbat's default), refbat's 10 s read and write timeouts, the
+dispatcher called in a worker thread. This module adds only what refbat added around
+netbat's listener: the loopback-only bind rule and a ready callback. ``respond`` is the pure
+line-in / line-out path (decode, dispatch, encode) used by the golden tests.
 """
 
 from __future__ import annotations
@@ -12,16 +12,22 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 
 import anyio
-import anyio.abc
-from anyio.streams.buffered import BufferedByteReceiveStream
 
-from netbat.errors import IoError, LineTooLong, NetbatError, OutputTooLarge
-from netbat.frames import decode_request, encode_error, encode_ok
-from netbat.limits import Limits
-from refhost.dispatch import Dispatcher
+from netbat import (
+    Dispatcher,
+    Limits,
+    NetbatError,
+    RequestServer,
+    ServerConfig,
+    decode_request,
+    dispatch_request,
+    encode_error,
+    encode_ok,
+)
 
 READ_TIMEOUT_S = 10.0
-"""refbat's I/O timeout: a peer that sends nothing cannot hold a worker forever."""
+"""refbat's I/O timeout: a peer that sends nothing cannot hold a connection forever."""
+WRITE_TIMEOUT_S = 10.0
 
 
 class NonLoopbackRefused(Exception):
@@ -46,48 +52,18 @@ def check_bind_host(host: str, allow_remote: bool) -> None:
 
 
 def respond(dispatcher: Dispatcher, line: bytes, limits: Limits) -> bytes:
-    """The response line for one request line (pure: no I/O)."""
+    """The response line for one request line (pure: no I/O), as the server computes it."""
     try:
         request = decode_request(line, limits)
-        output = dispatcher.invoke(request.operation, request.input)
-        if len(output) > limits.max_output_bytes:
-            raise OutputTooLarge(limits.max_output_bytes)
+        output = dispatch_request(dispatcher, request, limits)
     except NetbatError as exc:
         return encode_error(exc)
     return encode_ok(output)
 
 
-async def _read_line(stream: anyio.abc.ByteStream, max_line: int) -> bytes | None:
-    """One line with its LF (or the partial line at EOF); None on EOF before any byte."""
-    buffered = BufferedByteReceiveStream(stream)
-    try:
-        return await buffered.receive_until(b"\n", max_line) + b"\n"
-    except anyio.DelimiterNotFound:
-        raise LineTooLong(max_line) from None
-    except anyio.IncompleteRead:
-        rest = bytes(buffered.buffer)
-        return rest or None
-
-
-async def handle_connection(
-    stream: anyio.abc.SocketStream, dispatcher: Dispatcher, limits: Limits
-) -> None:
-    async with stream:
-        try:
-            with anyio.fail_after(READ_TIMEOUT_S):
-                line = await _read_line(stream, limits.max_line_bytes)
-        except TimeoutError:
-            response = encode_error(IoError("TimedOut"))
-        except LineTooLong as exc:
-            response = encode_error(exc)
-        else:
-            if line is None:
-                return
-            response = await anyio.to_thread.run_sync(respond, dispatcher, line, limits)
-        try:
-            await stream.send(response)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            return
+def server_config(read_timeout: float | None = READ_TIMEOUT_S) -> ServerConfig:
+    """netbat's defaults with refbat's timeouts (``read_timeout`` covers one whole line)."""
+    return ServerConfig(read_timeout=read_timeout, write_timeout=WRITE_TIMEOUT_S)
 
 
 async def serve(
@@ -95,21 +71,14 @@ async def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    limits: Limits | None = None,
+    config: ServerConfig | None = None,
     on_ready: Callable[[str, int], Awaitable[None] | None] | None = None,
 ) -> None:
     """Serve until cancelled; ``on_ready(addr, port)`` runs once the listener is bound."""
-    active = limits or Limits()
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    async with listener:
-        sockname = listener.extra(anyio.abc.SocketAttribute.local_address)
-        addr, bound_port = str(sockname[0]), int(sockname[1])
+    server = RequestServer(dispatcher, config or server_config())
+    async with anyio.create_task_group() as group:
+        bound: int = await group.start(server.serve, host, port)
         if on_ready is not None:
-            result = on_ready(addr, bound_port)
+            result = on_ready(host, bound)
             if result is not None:
                 await result
-
-        async def handler(stream: anyio.abc.SocketStream) -> None:
-            await handle_connection(stream, dispatcher, active)
-
-        await listener.serve(handler)
