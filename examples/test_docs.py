@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -23,3 +24,17 @@ def test_every_snippet_runs(page: str, tmp_path: Path, monkeypatch: pytest.Monke
         code = compile(block, f"{page} block {number}", "exec")
         exec(code, namespace)
     assert os.listdir(tmp_path)
+
+
+def test_conformance_page_is_current() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "conformance_catalogue", DOCS.parent / "conformance" / "catalogue.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    catalogue = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(catalogue)
+    rendered = catalogue.render()
+    assert (DOCS / "conformance.md").read_text(encoding="utf-8") == rendered, (
+        "docs/conformance.md is stale: run python3 conformance/catalogue.py"
+    )
