@@ -8,6 +8,10 @@ from typing import Any
 
 import blake3
 import pytest
+
+from batpak import canonical
+from netbat.frames import decode_request, encode_ok, encode_request
+from netbat.limits import Limits
 from refhost.dispatch import ReferenceDispatcher
 from refhost.fixture import FixtureView
 from refhost.host import build_host
@@ -23,10 +27,6 @@ from refhost.reports import (
 )
 from refhost.reports import ProofRef as Proof
 from refhost.server import respond
-
-from batpak import canonical
-from netbat.frames import decode_request, encode_ok, encode_request
-from netbat.limits import Limits
 
 VECTORS = Path(__file__).resolve().parents[2] / "conformance" / "vectors"
 MANIFEST: dict[str, Any] = json.loads((VECTORS / "netbat-ops" / "batpak.manifest.json").read_text())

@@ -7,6 +7,11 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 import pytest
+
+import netbat
+import syncbat
+from batpak import Store
+from hostbat import SchemaRole
 from refhost.batpak_view import BatpakView
 from refhost.dispatch import ReferenceDispatcher
 from refhost.fixture import FixtureView
@@ -20,11 +25,6 @@ from refhost.host import (
     reference_module,
 )
 from refhost.ops import OPERATIONS
-
-import netbat
-import syncbat
-from batpak import Store
-from hostbat import SchemaRole
 
 VECTORS = Path(__file__).resolve().parents[2] / "conformance" / "vectors"
 

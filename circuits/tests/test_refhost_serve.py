@@ -17,11 +17,11 @@ from pathlib import Path
 
 import msgpack  # type: ignore[import-untyped]
 import pytest
-from refhost.__main__ import main
-from refhost.server import NonLoopbackRefused, check_bind_host
 
 from netbat import SubEvent, Subscription
 from netbat.frames import encode_request
+from refhost.__main__ import main
+from refhost.server import NonLoopbackRefused, check_bind_host
 
 
 def call(port: int, line: bytes, *, half_close: bool = False) -> bytes:

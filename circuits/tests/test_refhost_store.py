@@ -7,12 +7,12 @@ from typing import Any
 import blake3
 import msgpack  # type: ignore[import-untyped]
 import pytest
+
+from batpak import Region, Store
 from refhost.batpak_view import BatpakView
 from refhost.errors import InvalidInput, OpError, OpFailed
 from refhost.ops import BY_NAME, evidence_store_resource
 from refhost.view import EvidenceReport
-
-from batpak import Region, Store
 
 PAYLOAD = msgpack.packb({"amount": 7}, use_bin_type=True)
 

@@ -12,15 +12,6 @@ import anyio
 import anyio.from_thread
 import msgpack  # type: ignore[import-untyped]
 import pytest
-from refhost.subscriptions import (
-    ALL_EVENTS_ID,
-    CURSOR_LEN,
-    EVENT_SUMMARY_SCHEMA_REF,
-    StoreSubscriptionFeed,
-    StoreSubscriptionSource,
-    category_subscription_id,
-    encode_cursor,
-)
 
 from batpak import Coordinate, Region, Store, StoreConfig
 from hostbat import SubscriptionDescriptor
@@ -35,6 +26,15 @@ from netbat import (
     SubscriptionServer,
     SubscriptionServerConfig,
     SubWatermark,
+)
+from refhost.subscriptions import (
+    ALL_EVENTS_ID,
+    CURSOR_LEN,
+    EVENT_SUMMARY_SCHEMA_REF,
+    StoreSubscriptionFeed,
+    StoreSubscriptionSource,
+    category_subscription_id,
+    encode_cursor,
 )
 
 BANK = Coordinate("acct:1", "bank")

@@ -1,0 +1,213 @@
+"""One tenant: its journal, its projection, its locks and its read-receipt buffer.
+
+Locking, outermost first:
+
+- ``gate``: every append holds it shared; compaction and close hold it exclusively, so the
+  journal is never swapped under an append.
+- the key's stripe lock (``key_lock``): held across check + durable append + apply for one
+  key, so revisions of a key are numbered and journaled in order.
+- ``reads_lock``: the read-receipt buffer.
+- ``lock``: the projection and quota reservations, held only for in-memory steps.
+
+Appends to different keys run in parallel and are gated on durability, so concurrent
+writers share fsyncs (group commit). The projection is updated only once an append is
+durable, so readers never see a write that could still be lost. A new live block reserves a
+quota slot under ``lock`` before its append and turns it into usage atomically after, which
+keeps the quota exact under concurrency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from batenbase import _checkpoint, _journal
+from batenbase._blocks import AuditRow, BlockIndex, Revision
+from batenbase._events import (
+    AUDIT_KIND,
+    AUDIT_SCOPE,
+    BLOCK_KINDS,
+    BLOCK_SCOPE,
+    READS_KIND,
+    READS_SCOPE,
+    AuditRecorded,
+    BlockDeleted,
+    BlockPut,
+    ReadRow,
+    ReadsRecorded,
+)
+from batenbase._gate import SharedGate
+from batpak import Coordinate, IndexEntry, Region, Store, StoredEvent
+
+
+def block_entity(key: str) -> str:
+    """The journal entity (chain anchor) of a key: its hash, so any key makes a valid name."""
+    return "bb.key:" + hashlib.blake2b(key.encode("utf-8"), digest_size=20).hexdigest()
+
+
+class Tenant:
+    """A tenant's journal and projection; the service facade does the policy."""
+
+    def __init__(self, name: str, path: Path, checkpoint: Path, clock: Callable[[], float]) -> None:
+        self.name = name
+        self.path = path
+        self.clock = clock
+        self.checkpoint = checkpoint
+        self.gate = SharedGate()
+        self.lock = threading.Lock()
+        self.reads_lock = threading.Lock()
+        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self.store: Store = _journal.open_store(path, clock)
+        self.index = BlockIndex()
+        self.reserved = 0  # quota slots held by new live blocks whose append is in flight
+        self.pending_reads: list[ReadRow] = []
+        self.appends = 0
+        self.rebuild(use_checkpoint=True)
+
+    def key_lock(self, key: str) -> threading.Lock:
+        return self._stripes[hash(key) % _STRIPES]
+
+    def rebuild(self, *, use_checkpoint: bool = False) -> None:
+        """Rebuild the projection from the journal (from a matching checkpoint if allowed)."""
+        loaded = _checkpoint.load(self.checkpoint, self.store) if use_checkpoint else None
+        index, after = loaded if loaded is not None else (BlockIndex(), 0)
+        while True:
+            page = self.store.query_entries_after(Region.all(), after, _REPLAY_PAGE)
+            if not page:
+                break
+            after = page[-1].global_sequence
+            entries = [e for e in page if e.event_kind in _OWN_KINDS]
+            for entry, stored in zip(entries, self.store.events(entries), strict=True):
+                _replay(index, entry, stored)
+        self.index = index
+
+    def durable_seq(self) -> int:
+        return self.store.frontier().durable.global_sequence
+
+    # -- writes --------------------------------------------------------------------------
+
+    def reserve(self, quota: int | None) -> bool:
+        """Take a quota slot for a new live block; False if the plan has none left."""
+        with self.lock:
+            if quota is not None and self.index.live + self.reserved >= quota:
+                return False
+            self.reserved += 1
+            return True
+
+    def write_block(self, event: BlockPut | BlockDeleted, *, reserved: bool) -> Revision:
+        """Append durably, then apply (caller holds ``gate`` shared and the key's lock)."""
+        try:
+            receipt = _journal.append(
+                self.store, Coordinate(block_entity(event.key), BLOCK_SCOPE), event
+            )
+        except BaseException:
+            if reserved:
+                with self.lock:
+                    self.reserved -= 1
+            raise
+        with self.lock:
+            self.appends += 1
+            self.index.apply_block(event, receipt.global_sequence, receipt.content_hash)
+            self.reserved -= reserved  # the slot becomes usage in the same step
+            latest = self.index.latest(event.key)
+        assert latest is not None
+        return latest
+
+    def audit(self, kind: str, observer: str, details: bytes, *, durable: bool = True) -> AuditRow:
+        event = AuditRecorded(kind, observer, details, self.clock())
+        with self.gate.shared():
+            receipt = _journal.append(
+                self.store, Coordinate("bb.audit", AUDIT_SCOPE), event, durable=durable
+            )
+        row = AuditRow(
+            receipt.global_sequence, event.t, kind, observer, details, receipt.content_hash
+        )
+        with self.lock:
+            self.appends += 1
+        self.index.add_audit(row)
+        return row
+
+    # -- read receipts ---------------------------------------------------------------------
+
+    def note_read(self, row: ReadRow) -> int:
+        with self.reads_lock:
+            self.pending_reads.append(row)
+            return len(self.pending_reads)
+
+    def flush_reads(self) -> int:
+        """Append every buffered receipt as one batch event (one durable append)."""
+        with self.gate.shared(), self.reads_lock:
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        rows, self.pending_reads = self.pending_reads, []
+        if rows:
+            _journal.append(self.store, Coordinate("bb.reads", READS_SCOPE), ReadsRecorded(rows))
+            with self.lock:
+                self.appends += 1
+                self.index.apply_reads(rows)
+        return len(rows)
+
+    def reads_of(self, key: str) -> list[ReadRow]:
+        with self.reads_lock:
+            pending = [r for r in self.pending_reads if r.key == key]
+        return self.index.reads.get(key, []) + pending
+
+    # -- compaction and lifecycle ----------------------------------------------------------
+
+    def compact(self, keep_revisions: int) -> dict[str, Any]:
+        """Drop block revisions older than the newest ``keep_revisions`` per key; audit and
+        receipt events all stay. The journal is reopened first so every event is sealed."""
+        with self.gate.exclusive(), self.reads_lock:  # no append of any kind while it runs
+            self._flush_locked()
+            _checkpoint.discard(self.checkpoint)
+            keep: set[int] = set()
+            dropped_candidates: set[int] = set()
+            for revs in self.index.revisions.values():
+                keep.update(r.seq for r in revs[-keep_revisions:])
+                dropped_candidates.update(r.seq for r in revs[:-keep_revisions])
+            self.store.close()
+            self.store = _journal.open_store(self.path, self.clock)
+            result = self.store.compact(
+                retain=lambda e: (
+                    e.event_kind not in BLOCK_KINDS or e.global_sequence not in dropped_candidates
+                ),
+                min_segments=1,
+            )
+            self.rebuild()
+        return {
+            "outcome": result.outcome,
+            "events_dropped": result.events_dropped,
+            "segments_removed": result.segments_removed,
+            "bytes_reclaimed": result.bytes_reclaimed,
+            "kept_block_events": len(keep),
+        }
+
+    def close(self) -> None:
+        """Flush receipts, checkpoint the projection and close the journal (no writer may
+        still be running)."""
+        with self.gate.exclusive(), self.reads_lock:
+            self._flush_locked()
+            _checkpoint.save(self.checkpoint, self.store, self.index)
+            self.store.close()
+
+
+_REPLAY_PAGE = 4096
+_STRIPES = 64
+_OWN_KINDS = frozenset((*BLOCK_KINDS, AUDIT_KIND, READS_KIND))
+
+
+def _replay(index: BlockIndex, entry: IndexEntry, stored: StoredEvent) -> None:
+    kind = entry.event_kind
+    seq, digest = entry.global_sequence, entry.event_hash
+    if kind == BLOCK_KINDS[0]:
+        index.apply_block(stored.decode(BlockPut), seq, digest)
+    elif kind == BLOCK_KINDS[1]:
+        index.apply_block(stored.decode(BlockDeleted), seq, digest)
+    elif kind == AUDIT_KIND:
+        index.apply_audit(stored.decode(AuditRecorded), seq, digest)
+    else:
+        index.apply_reads(stored.decode(ReadsRecorded).reads)

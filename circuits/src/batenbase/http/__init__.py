@@ -1,0 +1,1 @@
+"""The HTTP face of BatenBase: a Starlette app over the `BatenBase` facade."""

@@ -1,0 +1,553 @@
+"""BatenBase: the facade the HTTP layer, the CLI and the tests call.
+
+Layout of ``data_dir``: ``operator/`` is the operator journal (tenants, plans, token records);
+``tenants/<name>/`` is each tenant's own journal; ``checkpoints/<name>.bbproj`` is a
+projection checkpoint written at clean close (a hint, validated before use). Every mutation
+is durable (fsynced) before it returns.
+
+Rules this module enforces (beyond the spec's wording):
+
+1. Visibility. h=1 hides a block from everyone, except an admin passing include_redacted.
+   Otherwise v=0 shows it to the observer that wrote its *current* revision and to admins,
+   v=1 to every observer of the tenant, v>=2 to observers whose token carries scope v, and to
+   admins. A non-admin cannot write a block with a scope v>=2 it does not carry (403).
+2. Invisible == missing. get, list, delete, history, proof, readers and if_match answer 404
+   for an invisible block exactly as for a missing one.
+3. Writes to an invisible key. A put whose key holds a block the caller may not see (by its v
+   rule) answers 404, with or without conditions, and stores nothing. No field of the hidden
+   block (data, f, l, rev, v, h, writer) ever reaches the caller. The one fact a unique key
+   space cannot hide is that the *name* is taken: an unconditional or create-only put of a
+   free name succeeds where this one answers 404. Admins see every block, so for them 404
+   means missing. Deleted blocks (h=1) the caller may see by v are missing for conditions
+   (if_match -> 404, if_none_match succeeds) and a put restores them, keeping f.
+4. Updates keep v unless the put gives one; a put without h sets h=0 (restores).
+5. Quota. Live blocks (h=0) count. A put that would make a key live past the Free quota
+   answers 429, stores nothing and records a ``bb.quota.refused`` audit event.
+6. Audit. Service kinds start with ``bb.`` (callers may not use that prefix). Admins see the
+   whole log; others see caller events, ``bb.block.*`` events of revisions they may see, and
+   service events about themselves. Requests with a bad token have no tenant and are not
+   logged; role and scope refusals are (``bb.request.denied``).
+7. Read receipts record (observer, key, rev, time) for each successful get_block while the
+   tenant's switch is on; anyone who may see a block may list its readers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from batenbase import _validate as check
+from batenbase._blocks import AuditRow, Revision, etag
+from batenbase._events import BlockDeleted, BlockPut, ReadRow
+from batenbase._operator import OperatorState
+from batenbase._proof import build_proof
+from batenbase._receipts import DEFAULT_BATCH, DEFAULT_INTERVAL_S, ReceiptFlusher
+from batenbase._tenant import Tenant
+from batenbase._visibility import by_scope, visible
+from batenbase.errors import (
+    BadRequest,
+    BatenBaseError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    QuotaExceeded,
+    Unauthorized,
+)
+from batenbase.model import (
+    PLANS,
+    ROLES,
+    AuditEvent,
+    Block,
+    Caller,
+    IssuedToken,
+    Page,
+    Plan,
+    Proof,
+    ReadReceipt,
+    Role,
+    TenantInfo,
+)
+
+FREE_QUOTA = 10_000
+MAX_LIST_LIMIT = 1000
+_RESERVED_KIND_PREFIX = "bb."
+
+
+def _json(value: Any) -> bytes:
+    return msgspec.json.encode(value)
+
+
+class BatenBase:
+    """The multi-tenant causal key-value service over batpak journals."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        clock: Callable[[], float],
+        free_quota: int,
+        receipt_batch: int,
+        receipt_interval: float,
+    ) -> None:
+        self._dir = Path(data_dir)
+        self._clock = clock
+        self._free_quota = free_quota
+        self._tenants: dict[str, Tenant] = {}
+        self._tenants_lock = threading.Lock()
+        self._operator = OperatorState(self._dir / "operator", clock)
+        self._fresh = not self._operator.has_operator_token()
+        self._closed = False
+        for name in self._operator.tenants:
+            self._open_tenant(name)
+        self._flusher = ReceiptFlusher(
+            lambda: list(self._tenants.values()), batch=receipt_batch, interval=receipt_interval
+        )
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        free_quota: int = FREE_QUOTA,
+        receipt_batch: int = DEFAULT_BATCH,
+        receipt_interval: float = DEFAULT_INTERVAL_S,
+    ) -> BatenBase:
+        """Open (creating if needed) the service state under ``data_dir``.
+
+        ``free_quota`` (live blocks on the Free plan) and the read-receipt batching knobs
+        (flush every ``receipt_batch`` reads or ``receipt_interval`` seconds) are for tests
+        and tuning; the defaults follow the spec.
+        """
+        return cls(Path(data_dir), clock, free_quota, receipt_batch, receipt_interval)
+
+    def close(self) -> None:
+        """Flush read receipts and close every journal cleanly."""
+        if self._closed:
+            return
+        self._closed = True
+        self._flusher.stop()
+        for tenant in self._tenants.values():
+            tenant.close()
+        self._operator.close()
+
+    def __enter__(self) -> BatenBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- operator surface ---------------------------------------------------------------
+
+    def bootstrap_operator_token(self) -> IssuedToken | None:
+        """On the very first start, issue and return the first operator token; else None."""
+        if not self._fresh:
+            return None
+        self._fresh = False
+        if self._operator.has_operator_token():
+            return None
+        return self._operator.issue(None, "operator", "admin", frozenset())
+
+    def issue_operator_token(self) -> IssuedToken:
+        self._fresh = False
+        return self._operator.issue(None, "operator", "admin", frozenset())
+
+    def create_tenant(self, name: str, plan: Plan = "free") -> TenantInfo:
+        check.tenant_name(name)
+        _check_plan(plan)
+        with self._tenants_lock:
+            if name in self._operator.tenants:
+                raise PreconditionFailed(f"tenant {name!r} already exists")
+            self._operator.create_tenant(name, plan)
+            tenant = self._open_tenant(name)
+        tenant.audit("bb.tenant.created", "operator", _json({"plan": plan}))
+        return self._info(tenant)
+
+    def set_plan(self, tenant: str, plan: Plan) -> TenantInfo:
+        _check_plan(plan)
+        t = self._tenant(tenant)
+        with t.lock:  # a plan change and a quota check never interleave
+            self._operator.set_plan(tenant, plan)
+        t.audit("bb.tenant.plan", "operator", _json({"plan": plan}))
+        return self._info(t)
+
+    def issue_token(
+        self, tenant: str, observer: str, role: Role, scopes: Iterable[int] = ()
+    ) -> IssuedToken:
+        t = self._tenant(tenant)
+        check.observer(observer)
+        if role not in ROLES:
+            raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="bad_role")
+        scope_set = check.scopes(scopes)
+        issued = self._operator.issue(tenant, observer, role, scope_set)
+        details = {
+            "token_id": issued.token_id,
+            "observer": observer,
+            "role": role,
+            "scopes": sorted(scope_set),
+        }
+        t.audit("bb.token.issued", "operator", _json(details))
+        return issued
+
+    def revoke_token(self, token_id: str) -> None:
+        record = self._operator.revoke(token_id)
+        if record.tenant is not None and record.tenant in self._tenants:
+            details = {"token_id": token_id, "observer": record.observer}
+            self._tenants[record.tenant].audit("bb.token.revoked", "operator", _json(details))
+
+    def list_tenants(self) -> list[TenantInfo]:
+        """Every tenant with its plan and usage (operator)."""
+        return [self._info(t) for t in list(self._tenants.values())]
+
+    def authenticate(self, bearer: str | None) -> Caller:
+        """The caller a bearer token names; ``Unauthorized`` if missing, unknown or revoked."""
+        return self._operator.authenticate(bearer)
+
+    def compact(self, tenant: str, *, keep_revisions: int = 1) -> dict[str, Any]:
+        """Drop all but the newest ``keep_revisions`` revisions of each key (audit events all
+        stay; surviving events keep their bytes, hashes and sequences)."""
+        if type(keep_revisions) is not int or keep_revisions < 1:
+            raise BadRequest("keep_revisions must be an integer >= 1", code="bad_keep_revisions")
+        t = self._tenant(tenant)
+        result = t.compact(keep_revisions)
+        t.audit("bb.tenant.compacted", "operator", _json(result))
+        return result
+
+    # -- tenant surface -----------------------------------------------------------------
+
+    def put_block(
+        self,
+        caller: Caller,
+        key: str,
+        data: Any,
+        *,
+        v: int | None = None,
+        h: int | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> Block:
+        """Create, update or restore a block. A key whose current block the caller may not
+        see (by its v rule) answers NotFound, whatever the conditions (see the docs)."""
+        t = self._member(caller)
+        self._require(t, caller, "writer", "put")
+        check.key(key)
+        raw = check.json_bytes(data, check.MAX_DATA_BYTES, "data")
+        check.visibility(v, h)
+        if if_match is not None and not isinstance(if_match, str):
+            raise BadRequest("if_match must be a string", code="bad_if_match")
+        with t.gate.shared(), t.key_lock(key):
+            latest = t.index.latest(key)
+            if latest is not None and not by_scope(caller, latest.v, latest.observer):
+                raise NotFound(f"no block {key!r}")
+            current = latest if latest is not None and latest.h == 0 else None
+            _preconditions(key, current, if_match, if_none_match)
+            new_v = v if v is not None else (latest.v if latest is not None else 1)
+            new_h = h if h is not None else 0
+            if new_v >= 2 and caller.role != "admin" and new_v not in caller.scopes:
+                self._deny(t, caller, "put", f"scope {new_v} not carried")
+                raise Forbidden(f"your token does not carry scope {new_v}")
+            becomes_live = new_h == 0 and current is None
+            quota = self._quota(t)
+            if becomes_live and not t.reserve(quota):
+                details = _json({"key": key, "quota": quota})
+                t.audit("bb.quota.refused", caller.observer, details)
+                raise QuotaExceeded(f"the {quota} live blocks of the Free plan are in use")
+            now = self._clock()
+            second = int(now)
+            put = BlockPut(
+                key,
+                raw,
+                new_v,
+                new_h,
+                latest.rev + 1 if latest else 1,
+                latest.f if latest else second,
+                second,
+                now,
+                caller.observer,
+            )
+            return t.write_block(put, reserved=becomes_live).block()
+
+    def get_block(
+        self,
+        caller: Caller,
+        key: str,
+        *,
+        rev: int | None = None,
+        at: float | None = None,
+        include_redacted: bool = False,
+    ) -> Block:
+        """The current block, or the revision ``rev``, or the one current at Unix time ``at``."""
+        t = self._member(caller)
+        check.key(key)
+        if rev is not None and (type(rev) is not int or rev < 1):
+            raise BadRequest("rev must be an integer >= 1", code="bad_rev")
+        when = None if at is None else check.unix_time(at, "at")
+        revs = t.index.durable(key, t.durable_seq())
+        chosen: Revision | None = revs[-1] if revs else None
+        if chosen is not None and (rev is not None or when is not None):
+            # The past of a key follows history's rule: a non-admin needs the key visible now.
+            if caller.role != "admin" and not visible(caller, chosen.v, chosen.h, chosen.observer):
+                raise NotFound(f"no block {key!r}")
+            if rev is not None:
+                chosen = next((r for r in revs if r.rev == rev), None)
+            else:
+                chosen = next((r for r in reversed(revs) if when is not None and r.t <= when), None)
+        if chosen is None or not visible(
+            caller, chosen.v, chosen.h, chosen.observer, include_redacted=include_redacted is True
+        ):
+            raise NotFound(f"no block {key!r}")
+        if self._operator.tenant(t.name).read_receipts:
+            self._flusher.note(t, ReadRow(caller.observer, key, chosen.rev, self._clock()))
+        return chosen.block()
+
+    def list_blocks(
+        self, caller: Caller, *, prefix: str = "", limit: int = 100, cursor: str | None = None
+    ) -> Page[Block]:
+        """Visible blocks whose key starts with ``prefix``, in key order."""
+        t = self._member(caller)
+        if not isinstance(prefix, str) or len(prefix.encode("utf-8", "replace")) > 1024:
+            raise BadRequest("prefix must be a string of at most 1024 bytes", code="bad_prefix")
+        check.limit(limit, MAX_LIST_LIMIT)
+        after = _decode_key_cursor(cursor)
+        upto = t.durable_seq()
+        items: list[Block] = []
+        last: str | None = None
+        with t.lock:
+            keys = list(t.index.keys_from(prefix, after))
+        for key in keys:
+            revs = t.index.durable(key, upto)
+            if revs and visible(caller, revs[-1].v, revs[-1].h, revs[-1].observer):
+                if len(items) == limit:
+                    return Page(items, _encode_key_cursor(last))
+                items.append(revs[-1].block())
+                last = key
+        return Page(items, None)
+
+    def delete_block(self, caller: Caller, key: str, *, if_match: str | None = None) -> Block:
+        """Soft-delete: a new revision with h=1 (data and history kept)."""
+        t = self._member(caller)
+        self._require(t, caller, "writer", "delete")
+        check.key(key)
+        if if_match is not None and not isinstance(if_match, str):
+            raise BadRequest("if_match must be a string", code="bad_if_match")
+        with t.gate.shared(), t.key_lock(key):
+            latest = t.index.latest(key)
+            if latest is None or latest.h == 1 or not by_scope(caller, latest.v, latest.observer):
+                raise NotFound(f"no block {key!r}")
+            _preconditions(key, latest, if_match, False)
+            now = self._clock()
+            deleted = BlockDeleted(
+                key,
+                latest.data,
+                latest.v,
+                1,
+                latest.rev + 1,
+                latest.f,
+                int(now),
+                now,
+                caller.observer,
+            )
+            return t.write_block(deleted, reserved=False).block()
+
+    def history(
+        self, caller: Caller, key: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[Block]:
+        """Every revision the caller may see, newest first; the cursor is a revision number."""
+        t = self._member(caller)
+        check.key(key)
+        check.limit(limit, MAX_LIST_LIMIT)
+        below = check.int_cursor(cursor)
+        revs = self._history_revisions(t, caller, key)
+        chosen = [r for r in reversed(revs) if below is None or r.rev < below]
+        page = chosen[:limit]
+        items = [r.block(redact=r.h == 1 and caller.role != "admin") for r in page]
+        more = len(chosen) > limit
+        return Page(items, str(page[-1].rev) if more else None)
+
+    def proof(self, caller: Caller, key: str) -> Proof:
+        """The key's revision events with chain links; payload bytes of revisions the caller
+        may not see are withheld (their hashes still link the chain)."""
+        t = self._member(caller)
+        check.key(key)
+        with t.gate.shared():  # compaction swaps the journal under the exclusive gate
+            revs = self._history_revisions(t, caller, key)
+            shown = {r.seq for r in revs}
+            everything = t.index.durable(key, t.durable_seq())
+            return build_proof(t, key, everything, shown)
+
+    def readers(self, caller: Caller, key: str, *, limit: int = 100) -> list[ReadReceipt]:
+        """Recorded reads of a key the caller may see, newest first."""
+        t = self._member(caller)
+        check.key(key)
+        check.limit(limit, MAX_LIST_LIMIT)
+        revs = t.index.durable(key, t.durable_seq())
+        if not revs or not visible(caller, revs[-1].v, revs[-1].h, revs[-1].observer):
+            raise NotFound(f"no block {key!r}")
+        rows = sorted(t.reads_of(key), key=lambda r: r.t, reverse=True)[:limit]
+        return [ReadReceipt(r.observer, r.key, r.rev, r.t) for r in rows]
+
+    def append_event(self, caller: Caller, kind: str, details: Any) -> AuditEvent:
+        """Append a caller event; the service adds observer, time and sequence."""
+        t = self._member(caller)
+        self._require(t, caller, "writer", "append_event")
+        check.kind(kind)
+        if kind.startswith(_RESERVED_KIND_PREFIX):
+            raise BadRequest("kinds starting with 'bb.' are the service's own", code="bad_kind")
+        raw = check.json_bytes(details, check.MAX_DETAILS_BYTES, "details")
+        return t.audit(kind, caller.observer, raw).event()
+
+    def scan_events(
+        self,
+        caller: Caller,
+        *,
+        since: str | None = None,
+        until: float | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[AuditEvent]:
+        """Audit events newest first; the cursor is the sequence to continue below."""
+        t = self._member(caller)
+        lower = check.since(since, self._clock())
+        upper = None if until is None else check.unix_time(until, "until")
+        if kind is not None:
+            check.kind(kind)
+        check.limit(limit, check.MAX_SCAN_LIMIT)
+        below = check.int_cursor(cursor)
+        upto = t.durable_seq()
+        rows = t.index.audit_rows()
+        items: list[AuditEvent] = []
+        for row in reversed(rows):
+            if row.seq > upto or (below is not None and row.seq >= below):
+                continue
+            if lower is not None and row.t < lower:
+                continue
+            if (upper is not None and row.t > upper) or (kind is not None and row.kind != kind):
+                continue
+            if not self._may_see_audit(t, caller, row):
+                continue
+            if len(items) == limit:
+                return Page(items, str(items[-1].seq))
+            items.append(row.event())
+        return Page(items, None)
+
+    def tenant_info(self, caller: Caller) -> TenantInfo:
+        return self._info(self._member(caller))
+
+    def set_read_receipts(self, caller: Caller, enabled: bool) -> TenantInfo:
+        """Turn read receipts on or off for the caller's tenant (admin only)."""
+        t = self._member(caller)
+        self._require(t, caller, "admin", "set_read_receipts")
+        if not isinstance(enabled, bool):
+            raise BadRequest("enabled must be a boolean", code="bad_enabled")
+        self._operator.set_read_receipts(t.name, enabled)
+        t.audit("bb.tenant.read_receipts", caller.observer, _json({"enabled": enabled}))
+        return self._info(t)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _open_tenant(self, name: str) -> Tenant:
+        checkpoint = self._dir / "checkpoints" / f"{name}.bbproj"
+        tenant = Tenant(name, self._dir / "tenants" / name, checkpoint, self._clock)
+        self._tenants[name] = tenant
+        return tenant
+
+    def _tenant(self, name: str) -> Tenant:
+        tenant = self._tenants.get(name) if isinstance(name, str) else None
+        if tenant is None:
+            raise NotFound(f"no tenant {name!r}")
+        return tenant
+
+    def _member(self, caller: Caller) -> Tenant:
+        if self._closed:
+            raise BatenBaseError("the service is closed", code="closed")
+        if not isinstance(caller, Caller):
+            raise Unauthorized("not an authenticated caller")
+        record = self._operator.tokens.get(caller.token_id)
+        if record is None or record.revoked:
+            raise Unauthorized("unknown or revoked token")
+        held = (record.tenant or "", record.observer, record.role, record.scopes)
+        if held != (caller.tenant, caller.observer, caller.role, caller.scopes) and not (
+            record.tenant is None and caller.operator
+        ):
+            raise Unauthorized("the caller does not match its token")
+        if caller.operator:
+            raise Forbidden("operator tokens act on /admin, not on a tenant")
+        return self._tenant(caller.tenant)
+
+    def _require(self, t: Tenant, caller: Caller, role: Role, action: str) -> None:
+        rank = {"reader": 0, "writer": 1, "admin": 2}
+        if rank[caller.role] < rank[role]:
+            self._deny(t, caller, action, f"role {caller.role} cannot {action}")
+            raise Forbidden(f"role {caller.role!r} cannot {action}")
+
+    def _deny(self, t: Tenant, caller: Caller, action: str, reason: str) -> None:
+        # Not gated: a denial must not cost the caller an fsync (it rides the next one).
+        details = _json({"action": action, "reason": reason, "token_id": caller.token_id})
+        t.audit("bb.request.denied", caller.observer, details, durable=False)
+
+    def _quota(self, t: Tenant) -> int | None:
+        return self._free_quota if self._operator.tenant(t.name).plan == "free" else None
+
+    def _info(self, t: Tenant) -> TenantInfo:
+        record = self._operator.tenant(t.name)
+        return TenantInfo(t.name, record.plan, self._quota(t), t.index.live, record.read_receipts)
+
+    def _history_revisions(self, t: Tenant, caller: Caller, key: str) -> list[Revision]:
+        revs = t.index.durable(key, t.durable_seq())
+        if not revs:
+            raise NotFound(f"no block {key!r}")
+        latest = revs[-1]
+        if caller.role != "admin" and not visible(caller, latest.v, latest.h, latest.observer):
+            raise NotFound(f"no block {key!r}")
+        return [r for r in revs if by_scope(caller, r.v, r.observer)]
+
+    def _may_see_audit(self, t: Tenant, caller: Caller, row: AuditRow) -> bool:
+        if caller.role == "admin" or not row.kind.startswith(_RESERVED_KIND_PREFIX):
+            return True
+        if row.key is not None:
+            revs = t.index.revisions.get(row.key, [])
+            match = next((r for r in revs if r.rev == row.rev), None)
+            return match is not None and by_scope(caller, match.v, match.observer)
+        return row.observer == caller.observer
+
+
+def _check_plan(plan: object) -> None:
+    if plan not in PLANS:
+        raise BadRequest(f"plan must be one of {', '.join(PLANS)}", code="bad_plan")
+
+
+def _preconditions(
+    key: str, current: Revision | None, if_match: str | None, if_none_match: bool
+) -> None:
+    if if_match is not None:
+        if current is None:
+            raise NotFound(f"no block {key!r}")
+        wanted = if_match.strip().strip('"')
+        if wanted == "*":  # HTTP's "any current revision"
+            matches = True
+        elif wanted.isdecimal() and len(wanted) < 20:
+            matches = int(wanted) == current.rev
+        else:
+            matches = wanted == etag(current.key, current.rev, current.hash.hex())
+        if not matches:
+            raise PreconditionFailed(f"block {key!r} is at rev {current.rev}")
+    if if_none_match is True and current is not None:
+        raise PreconditionFailed(f"block {key!r} exists")
+
+
+def _encode_key_cursor(key: str | None) -> str | None:
+    return None if key is None else key.encode("utf-8").hex()
+
+
+def _decode_key_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        return bytes.fromhex(cursor).decode("utf-8")
+    except (TypeError, ValueError):
+        raise BadRequest("cursor is not valid", code="bad_cursor") from None

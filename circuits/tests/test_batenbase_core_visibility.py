@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batenbase.errors import (
+    Forbidden,
+    NotFound,
+)
+from batenbase.model import Caller, Role
+from batenbase.service import BatenBase
+
+T0 = 1737900000.0
+
+
+class Clock:
+    """A settable fake clock (Unix seconds)."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def bb(tmp_path: Path, clock: Clock) -> Iterator[BatenBase]:
+    service = BatenBase.open(tmp_path / "data", clock=clock, free_quota=20)
+    service.create_tenant("acme")
+    yield service
+    service.close()
+
+
+def caller(
+    bb: BatenBase, observer: str, role: Role = "writer", scopes: tuple[int, ...] = ()
+) -> Caller:
+    return bb.authenticate(bb.issue_token("acme", observer, role, scopes).token)
+
+
+@pytest.fixture
+def people(bb: BatenBase) -> dict[str, Caller]:
+    return {
+        "alice": caller(bb, "alice", "writer", (2,)),
+        "bob": caller(bb, "bob", "writer"),
+        "carol": caller(bb, "carol", "reader", (2, 3)),
+        "admin": caller(bb, "root", "admin"),
+    }
+
+
+def sees(bb: BatenBase, who: Caller, key: str) -> bool:
+    try:
+        bb.get_block(who, key)
+    except NotFound:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("v", "h", "expected"),
+    [
+        (0, 0, {"alice", "admin"}),
+        (1, 0, {"alice", "bob", "carol", "admin"}),
+        (2, 0, {"alice", "carol", "admin"}),
+        (0, 1, set()),
+        (1, 1, set()),
+        (2, 1, set()),
+    ],
+)
+def test_visibility_rules(
+    bb: BatenBase, people: dict[str, Caller], v: int, h: int, expected: set[str]
+) -> None:
+    bb.put_block(people["alice"], "k", {"secret": True}, v=v, h=h)
+    assert {name for name, who in people.items() if sees(bb, who, "k")} == expected
+    listed = {
+        name for name, who in people.items() if [b.key for b in bb.list_blocks(who).items] == ["k"]
+    }
+    assert listed == expected
+    # h=1 shows only to an admin asking explicitly
+    redacted = bb.get_block(people["admin"], "k", include_redacted=True)
+    assert redacted.h == h
+    assert sees(bb, people["bob"], "k") == (h == 0 and v == 1)  # include_redacted needs admin
+
+
+def test_writer_cannot_write_a_scope_it_cannot_read(
+    bb: BatenBase, people: dict[str, Caller]
+) -> None:
+    with pytest.raises(Forbidden):
+        bb.put_block(people["bob"], "k", 1, v=2)
+    assert bb.put_block(people["admin"], "k", 1, v=7).v == 7
+
+
+def test_invisible_equals_missing_everywhere(bb: BatenBase, people: dict[str, Caller]) -> None:
+    alice, bob = people["alice"], people["bob"]
+    bb.put_block(alice, "private", {"x": 1}, v=0)
+    missing = "never-written"
+    for key in ("private", missing):
+        with pytest.raises(NotFound):
+            bb.get_block(bob, key)
+        with pytest.raises(NotFound):
+            bb.get_block(bob, key, rev=1)
+        with pytest.raises(NotFound):
+            bb.history(bob, key)
+        with pytest.raises(NotFound):
+            bb.proof(bob, key)
+        with pytest.raises(NotFound):
+            bb.readers(bob, key)
+        with pytest.raises(NotFound):
+            bb.delete_block(bob, key)
+        with pytest.raises(NotFound):
+            bb.put_block(bob, key, 2, if_match="1")
+    assert bb.list_blocks(bob).items == []
+    # The documented rule: any write to a key whose current block the caller cannot see
+    # answers 404 and changes nothing; its content, rev, f and writer never leak.
+    with pytest.raises(NotFound):
+        bb.put_block(bob, "private", 2)
+    with pytest.raises(NotFound):
+        bb.put_block(bob, "private", 2, if_none_match=True)
+    assert bb.get_block(alice, "private").data == {"x": 1}
+    assert bb.get_block(alice, "private").rev == 1
+
+
+def test_deleted_block_hidden_but_admin_sees_history(
+    bb: BatenBase, people: dict[str, Caller]
+) -> None:
+    alice, carol, admin = people["alice"], people["carol"], people["admin"]
+    bb.put_block(alice, "k", 1)
+    bb.delete_block(alice, "k")
+    for who in (alice, carol):
+        with pytest.raises(NotFound):
+            bb.history(who, "k")
+        with pytest.raises(NotFound):
+            bb.proof(who, "k")
+    assert [b.rev for b in bb.history(admin, "k").items] == [2, 1]
+    with pytest.raises(NotFound):
+        bb.get_block(carol, "k", rev=1)  # the past of a deleted key is hidden too
+    with pytest.raises(NotFound):
+        bb.get_block(carol, "k", at=T0 + 1)
+    assert bb.get_block(admin, "k", rev=1).data == 1
+
+
+def test_history_hides_revisions_the_caller_may_not_see(
+    bb: BatenBase, people: dict[str, Caller]
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    bb.put_block(alice, "k", "private", v=0)
+    bb.put_block(alice, "k", "public", v=1)
+    assert [b.data for b in bb.history(bob, "k").items] == ["public"]
+    proof = bb.proof(bob, "k")
+    assert [e["payload_hex"] is None for e in proof.events] == [True, False]
+    with pytest.raises(NotFound):
+        bb.get_block(bob, "k", rev=1)
+    assert bb.get_block(alice, "k", rev=1).data == "private"
+
+
+def test_scan_events_hides_block_events_of_invisible_blocks(
+    bb: BatenBase, people: dict[str, Caller]
+) -> None:
+    bb.put_block(people["alice"], "private", 1, v=0)
+    bb.put_block(people["alice"], "public", 1)
+    bob_view = [e.details["key"] for e in bb.scan_events(people["bob"], kind="bb.block.put").items]
+    assert bob_view == ["public"]
+    admin_view = bb.scan_events(people["admin"], kind="bb.block.put").items
+    assert [e.details["key"] for e in admin_view] == ["public", "private"]
