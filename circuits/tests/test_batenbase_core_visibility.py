@@ -145,6 +145,20 @@ def test_deleted_block_hidden_but_admin_sees_history(
     assert bb.get_block(admin, "k", rev=1).data == 1
 
 
+def test_listing_shows_redacted_blocks_only_to_an_admin_who_asks(
+    bb: BatenBase, people: dict[str, Caller]
+) -> None:
+    alice, admin = people["alice"], people["admin"]
+    bb.put_block(alice, "gone", 1)
+    bb.put_block(alice, "kept", 2)
+    bb.delete_block(alice, "gone")
+    assert [b.key for b in bb.list_blocks(alice).items] == ["kept"]
+    assert [b.key for b in bb.list_blocks(admin).items] == ["kept"]
+    assert [b.key for b in bb.list_blocks(alice, include_redacted=True).items] == ["kept"]
+    listed = bb.list_blocks(admin, include_redacted=True).items
+    assert [(b.key, b.h) for b in listed] == [("gone", 1), ("kept", 0)]
+
+
 def test_history_hides_revisions_the_caller_may_not_see(
     bb: BatenBase, people: dict[str, Caller]
 ) -> None:

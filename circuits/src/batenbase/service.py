@@ -305,9 +305,16 @@ class BatenBase:
         return chosen.block()
 
     def list_blocks(
-        self, caller: Caller, *, prefix: str = "", limit: int = 100, cursor: str | None = None
+        self,
+        caller: Caller,
+        *,
+        prefix: str = "",
+        limit: int = 100,
+        cursor: str | None = None,
+        include_redacted: bool = False,
     ) -> Page[Block]:
-        """Visible blocks whose key starts with ``prefix``, in key order."""
+        """Visible blocks whose key starts with ``prefix``, in key order; an admin passing
+        ``include_redacted`` also sees redacted (h=1) blocks."""
         t = self._member(caller)
         if not isinstance(prefix, str) or len(prefix.encode("utf-8", "replace")) > 1024:
             raise BadRequest("prefix must be a string of at most 1024 bytes", code="bad_prefix")
@@ -320,7 +327,13 @@ class BatenBase:
             keys = list(t.index.keys_from(prefix, after))
         for key in keys:
             revs = t.index.durable(key, upto)
-            if revs and visible(caller, revs[-1].v, revs[-1].h, revs[-1].observer):
+            if revs and visible(
+                caller,
+                revs[-1].v,
+                revs[-1].h,
+                revs[-1].observer,
+                include_redacted=include_redacted is True,
+            ):
                 if len(items) == limit:
                     return Page(items, _encode_key_cursor(last))
                 items.append(revs[-1].block())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -160,13 +159,6 @@ async def delete_block(request: Request) -> Response:
     return _written(block)
 
 
-def _accepts(func: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 async def list_blocks(request: Request) -> Response:
     caller = await authenticate(request)
     service = _service(request)
@@ -174,8 +166,6 @@ async def list_blocks(request: Request) -> Response:
     if q_bool(request, "include_redacted"):
         if caller.role != "admin":
             raise HttpError(403, "forbidden", "include_redacted is for tenant admins")
-        if not _accepts(service.list_blocks, "include_redacted"):
-            raise HttpError(400, "unsupported", "this core cannot list redacted blocks yet")
         extra["include_redacted"] = True
     page = await call(
         service.list_blocks,
