@@ -4,12 +4,12 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
 import msgspec
 import pytest
+from batenbase_support import T0, Clock, caller
 
 from batenbase.errors import (
     BatenBaseError,
@@ -18,40 +18,9 @@ from batenbase.errors import (
     QuotaExceeded,
     Unauthorized,
 )
-from batenbase.model import Caller, Role
+from batenbase.model import Caller
 from batenbase.service import BatenBase
 from batpak import Store
-
-T0 = 1737900000.0
-
-
-class Clock:
-    """A settable fake clock (Unix seconds)."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def bb(tmp_path: Path, clock: Clock) -> Iterator[BatenBase]:
-    service = BatenBase.open(tmp_path / "data", clock=clock, free_quota=20)
-    service.create_tenant("acme")
-    yield service
-    service.close()
-
-
-def caller(
-    bb: BatenBase, observer: str, role: Role = "writer", scopes: tuple[int, ...] = ()
-) -> Caller:
-    return bb.authenticate(bb.issue_token("acme", observer, role, scopes).token)
 
 
 def _store(bb: BatenBase) -> Store:

@@ -1,47 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from batenbase_support import T0, caller
 
 from batenbase.errors import (
     Forbidden,
     NotFound,
 )
-from batenbase.model import Caller, Role
+from batenbase.model import Caller
 from batenbase.service import BatenBase
-
-T0 = 1737900000.0
-
-
-class Clock:
-    """A settable fake clock (Unix seconds)."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def bb(tmp_path: Path, clock: Clock) -> Iterator[BatenBase]:
-    service = BatenBase.open(tmp_path / "data", clock=clock, free_quota=20)
-    service.create_tenant("acme")
-    yield service
-    service.close()
-
-
-def caller(
-    bb: BatenBase, observer: str, role: Role = "writer", scopes: tuple[int, ...] = ()
-) -> Caller:
-    return bb.authenticate(bb.issue_token("acme", observer, role, scopes).token)
 
 
 @pytest.fixture
