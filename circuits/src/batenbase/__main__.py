@@ -1,12 +1,16 @@
 """`batenbase`: serve the HTTP face, or administer a data directory.
 
     batenbase serve [--data DIR] [--host 127.0.0.1] [--port 8080]
+                    [--netbat-port PORT --netbat-tenant NAME]
     batenbase admin [--data DIR | --url URL --token TOKEN] <command> ...
 
 `admin` works in one of two modes: on the data directory directly (the server
 must be stopped: the directory is owned by one process), or over HTTP against
 a running server when --url (or BATENBASE_URL) is given, using an operator
 token from --token (or BATENBASE_TOKEN).
+
+With --netbat-port and --netbat-tenant (an existing tenant), `serve` also serves that
+tenant's journal read-only over NETBAT/1 on loopback (see batenbase.netbat_front).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from batenbase.client import ApiError, Client
 from batenbase.errors import BatenBaseError
 from batenbase.http.app import create_app
 from batenbase.http.handlers import switch_read_receipts
+from batenbase.netbat_front import NetbatFront, NetbatFrontError
+from batenbase.netbat_front import check_host as check_netbat_host
+from batenbase.netbat_front import start as start_netbat
 from batenbase.service import BatenBase
 from batpak import StoreLocked
 
@@ -50,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 picks a free one)")
     serve.add_argument("--max-body", type=int, default=1 << 20, help="request body cap in bytes")
     serve.add_argument("--free-quota", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--netbat-port",
+        type=int,
+        default=None,
+        help="also serve --netbat-tenant's journal read-only over NETBAT/1 on this loopback "
+        "port (0 picks a free one); off by default",
+    )
+    serve.add_argument(
+        "--netbat-tenant", default=None, help="the existing tenant served over NETBAT/1"
+    )
 
     admin = sub.add_parser("admin", help="administer tenants and tokens")
     admin.add_argument("--data", default=None, help="data directory (server stopped)")
@@ -91,6 +108,15 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if (args.netbat_port is None) != (args.netbat_tenant is None):
+        print("error: --netbat-port and --netbat-tenant go together", file=sys.stderr)
+        return 2
+    if args.netbat_tenant is not None:
+        try:
+            check_netbat_host(args.host)
+        except NetbatFrontError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     data = Path(args.data)
     sock = socket.socket(
         socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM
@@ -105,9 +131,21 @@ def _serve(args: argparse.Namespace) -> int:
     url = f"http://{shown}:{port}"
     extra = {} if args.free_quota is None else {"free_quota": args.free_quota}
     service = BatenBase.open(data, **extra)
+    front: NetbatFront | None = None
     try:
+        if args.netbat_tenant is not None:
+            try:
+                front = start_netbat(service, args.netbat_tenant, args.host, args.netbat_port)
+            except NetbatFrontError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         first = service.bootstrap_operator_token()
         print(f"BatenBase listening on {url} (data: {data.resolve()})", flush=True)
+        if front is not None:
+            print(
+                f"NETBAT/1 (read-only) for tenant {front.tenant.name} on {front.address}",
+                flush=True,
+            )
         if first is not None:
             admin = f"batenbase admin --url {url} --token {first.token}"
             print(
@@ -135,6 +173,8 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(sig, _ignore_signal)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        if front is not None:
+            front.stop()
         service.close()
         sock.close()
         print("BatenBase stopped", flush=True)
