@@ -7,6 +7,7 @@ import dataclasses
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 from anyio.abc import ByteStream, SocketStream, TaskStatus
@@ -154,3 +155,42 @@ async def _connection(
             await stream.aclose()
         if permits is not None:
             permits.release()
+
+
+class _ListenerConfig(Protocol):
+    @property
+    def max_connections(self) -> int | None: ...
+
+    @property
+    def tls_handshake_timeout(self) -> float | None: ...
+
+
+class Listener:
+    """What the request and subscription servers share: listening over TCP or TLS with a
+    connection limit and stats. Subclasses serve each accepted stream."""
+
+    config: _ListenerConfig
+    ssl_context: ssl.SSLContext | None
+    stats: ListenerStats
+
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen and serve until cancelled; ``task_status.started`` gets the bound port."""
+        await serve_tcp(
+            host,
+            port,
+            self.handle_connection,
+            stats=self.stats,
+            max_connections=self.config.max_connections,
+            ssl_context=self.ssl_context,
+            handshake_timeout=self.config.tls_handshake_timeout,
+            task_status=task_status,
+        )
+
+    async def handle_connection(self, stream: ByteStream) -> None:
+        raise NotImplementedError

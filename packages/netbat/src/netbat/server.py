@@ -16,10 +16,10 @@ import ssl
 from dataclasses import dataclass
 
 import anyio
-from anyio.abc import ByteStream, TaskStatus
+from anyio.abc import ByteStream
 
 from netbat._lines import LineReader
-from netbat._listen import ListenerStats, linger, send_best_effort, send_line, serve_tcp
+from netbat._listen import Listener, ListenerStats, linger, send_best_effort, send_line
 from netbat.dispatch import Dispatcher, dispatch_request
 from netbat.errors import EmptyStream, IoError, LineTooLong, NetbatError
 from netbat.frames import decode_request, encode_error, encode_ok
@@ -59,8 +59,10 @@ class ServerConfig:
             raise ValueError("worker_threads must be at least 1")
 
 
-class RequestServer:
+class RequestServer(Listener):
     """Serves NETBAT/1 calls to a ``Dispatcher`` over TCP (TLS when given a context)."""
+
+    config: ServerConfig
 
     def __init__(
         self,
@@ -74,25 +76,6 @@ class RequestServer:
         self.ssl_context = ssl_context
         self.stats = ListenerStats()
         self._threads = anyio.CapacityLimiter(self.config.worker_threads)
-
-    async def serve(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Listen and serve until cancelled; ``task_status.started`` gets the bound port."""
-        await serve_tcp(
-            host,
-            port,
-            self.handle_connection,
-            stats=self.stats,
-            max_connections=self.config.max_connections,
-            ssl_context=self.ssl_context,
-            handshake_timeout=self.config.tls_handshake_timeout,
-            task_status=task_status,
-        )
 
     async def handle_connection(self, stream: ByteStream) -> None:
         """Serve the request rounds of one accepted (and, for TLS, handshaken) stream."""

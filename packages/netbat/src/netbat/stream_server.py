@@ -14,11 +14,11 @@ import ssl
 from dataclasses import dataclass
 
 import anyio
-from anyio.abc import ByteStream, TaskStatus
+from anyio.abc import ByteStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from netbat._lines import LineReader
-from netbat._listen import ListenerStats, send_line, serve_tcp
+from netbat._listen import Listener, ListenerStats, send_line
 from netbat.dispatch import SubscriptionFeed, SubscriptionSource
 from netbat.errors import EmptyStream, IoError, NetbatError, SubscriptionFault
 from netbat.limits import DEFAULT_MAX_CONNECTIONS, Limits
@@ -63,8 +63,10 @@ class SubscriptionServerConfig:
             raise ValueError("server_max_window, control_lane and worker_threads must be >= 1")
 
 
-class SubscriptionServer:
+class SubscriptionServer(Listener):
     """Serves NETBAT/2 subscriptions from a ``SubscriptionSource`` over TCP (or TLS)."""
+
+    config: SubscriptionServerConfig
 
     def __init__(
         self,
@@ -78,25 +80,6 @@ class SubscriptionServer:
         self.ssl_context = ssl_context
         self.stats = ListenerStats()
         self._threads = anyio.CapacityLimiter(self.config.worker_threads)
-
-    async def serve(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Listen and serve until cancelled; ``task_status.started`` gets the bound port."""
-        await serve_tcp(
-            host,
-            port,
-            self.handle_connection,
-            stats=self.stats,
-            max_connections=self.config.max_connections,
-            ssl_context=self.ssl_context,
-            handshake_timeout=self.config.tls_handshake_timeout,
-            task_status=task_status,
-        )
 
     async def handle_connection(self, stream: ByteStream) -> None:
         """Serve one subscription over an accepted (and, for TLS, handshaken) stream."""
