@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -248,7 +249,14 @@ def parse_prometheus(text: str) -> dict[tuple[str, str], float]:
 def test_access_log_is_one_json_line(w: World, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="batenbase.http.access"):
         w.req("GET", "/blocks/nothing", w.alice)
-    lines = [r.getMessage() for r in caplog.records if r.name == "batenbase.http.access"]
+        # The server thread logs after the last body byte is sent, so the client can be first.
+        deadline = time.monotonic() + 5
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = [r.getMessage() for r in caplog.records if r.name == "batenbase.http.access"]
+            if lines:
+                break
+            time.sleep(0.01)
     assert len(lines) == 1
     entry = json.loads(lines[0])
     assert entry["status"] == 404
