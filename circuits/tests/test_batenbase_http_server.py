@@ -23,6 +23,8 @@ from test_batenbase_http_app import _BODY, _HEADERS, _METHODS, _PATHS, _QUERY, p
 
 from batenbase.client import ApiError, Client
 from batenbase.http.routes import routes
+from batpak import Store, StoreConfig
+from syncbat import ReceiptEnvelope
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = os.pathsep.join(
@@ -368,6 +370,8 @@ def test_admin_cli_local_and_remote(server: Server) -> None:
         [*local, "set-plan", "clico", "unlimited"], env=ENV, capture_output=True, check=True
     )
     assert json.loads(out.stdout)["plan"] == "unlimited"
+    host = subprocess.run([*local, "host"], env=ENV, capture_output=True, check=True)
+    assert json.loads(host.stdout)["module"]["id"] == "batenbase.kv"
     out = subprocess.run(
         [*local, "read-receipts", "clico", "on"], env=ENV, capture_output=True, check=True
     )
@@ -412,3 +416,31 @@ def test_fuzzed_requests_never_500_on_the_real_core(
     assert "Traceback" not in resp.text
     metrics = parse_prometheus(raw(srv, "GET", "/metrics", srv.op).text)
     assert metrics[("batenbase_http_internal_errors_total", "")] == 0
+
+
+def test_writes_are_dispatched_through_the_host_and_leave_receipts(server: Server) -> None:
+    tokens = tenant(server, "hosted")
+    with server.client() as op:
+        contract = op.admin_host()
+        assert [t.name for t in op.admin_list_tenants()] == ["hosted"]
+    assert contract["module"]["id"] == "batenbase.kv"
+    with server.client(tokens["writer"]) as w:
+        w.put_block("a", {"n": 1})
+        w.delete_block("a")
+        w.append_event("deploy", {"v": 2})
+        with pytest.raises(ApiError):
+            w.delete_block("a")
+    assert server.stop() == 0
+    config = StoreConfig(server.data / "tenants" / "hosted")
+    with Store.open_read_only(config) as store:
+        entity = contract["receipts"]["entity"]
+        envelopes = [
+            ReceiptEnvelope.decode(store.get(e.event_id).event.payload)
+            for e in store.by_entity(entity)
+        ]
+    assert [(e.descriptor_name, e.outcome.outcome_class) for e in envelopes] == [
+        ("batenbase.block.put", "completed"),
+        ("batenbase.block.delete", "completed"),
+        ("batenbase.event.append", "completed"),
+        ("batenbase.block.delete", "failed"),
+    ]

@@ -89,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     rt = cmds.add_parser("revoke-token", help="revoke a token by id")
     rt.add_argument("token_id")
     cmds.add_parser("operator-token", help="issue another operator token")
+    cmds.add_parser("tenants", help="list tenants with plan and usage")
+    cmds.add_parser("host", help="show the host contract (module digest, operations)")
     cp = cmds.add_parser("compact", help="compact a tenant journal")
     cp.add_argument("tenant")
     cp.add_argument("--keep", type=int, default=1, help="revisions to keep per key")
@@ -198,6 +200,10 @@ def _admin_local(args: argparse.Namespace) -> Any:
             return first if first is not None else service.issue_operator_token()
         if args.action == "compact":
             return service.compact(args.tenant, keep_revisions=args.keep)
+        if args.action == "tenants":
+            return service.list_tenants()
+        if args.action == "host":
+            return service.host_contract()
         return switch_read_receipts(service, args.tenant, args.state == "on")
     finally:
         service.close()
@@ -219,6 +225,10 @@ def _admin_remote(args: argparse.Namespace) -> Any:
             return client.admin_issue_operator_token()
         if args.action == "compact":
             return client.admin_compact(args.tenant, keep_revisions=args.keep)
+        if args.action == "tenants":
+            return client.admin_list_tenants()
+        if args.action == "host":
+            return {k: v for k, v in client.admin_host().items() if k != "ok"}
         return client.admin_set_read_receipts(args.tenant, args.state == "on")
 
 

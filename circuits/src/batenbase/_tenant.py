@@ -30,7 +30,6 @@ from batenbase._events import (
     AUDIT_KIND,
     AUDIT_SCOPE,
     BLOCK_KINDS,
-    BLOCK_SCOPE,
     READS_KIND,
     READS_SCOPE,
     AuditRecorded,
@@ -40,7 +39,7 @@ from batenbase._events import (
     ReadsRecorded,
 )
 from batenbase._gate import SharedGate
-from batpak import Coordinate, IndexEntry, Region, Store, StoredEvent
+from batpak import AppendReceipt, Coordinate, IndexEntry, Region, Store, StoredEvent
 
 
 def block_entity(key: str) -> str:
@@ -97,38 +96,47 @@ class Tenant:
             self.reserved += 1
             return True
 
-    def write_block(self, event: BlockPut | BlockDeleted, *, reserved: bool) -> Revision:
-        """Append durably, then apply (caller holds ``gate`` shared and the key's lock)."""
-        try:
-            receipt = _journal.append(
-                self.store, Coordinate(block_entity(event.key), BLOCK_SCOPE), event
-            )
-        except BaseException:
-            if reserved:
-                with self.lock:
-                    self.reserved -= 1
-            raise
+    def apply_block(
+        self, event: BlockPut | BlockDeleted, receipt: AppendReceipt, *, reserved: bool
+    ) -> Revision:
+        """Apply a durable block append to the projection (caller holds the key's lock); a
+        reserved quota slot becomes usage in the same step."""
         with self.lock:
             self.appends += 1
             self.index.apply_block(event, receipt.global_sequence, receipt.content_hash)
-            self.reserved -= reserved  # the slot becomes usage in the same step
+            self.reserved -= reserved
             latest = self.index.latest(event.key)
         assert latest is not None
         return latest
 
-    def audit(self, kind: str, observer: str, details: bytes, *, durable: bool = True) -> AuditRow:
-        event = AuditRecorded(kind, observer, details, self.clock())
-        with self.gate.shared():
-            receipt = _journal.append(
-                self.store, Coordinate("bb.audit", AUDIT_SCOPE), event, durable=durable
-            )
+    def release(self) -> None:
+        """Give back a quota slot whose write did not happen."""
+        with self.lock:
+            self.reserved -= 1
+
+    def audit_row(self, event: AuditRecorded, receipt: AppendReceipt) -> AuditRow:
+        """Record an appended audit event in the projection (visible once durable)."""
         row = AuditRow(
-            receipt.global_sequence, event.t, kind, observer, details, receipt.content_hash
+            receipt.global_sequence,
+            event.t,
+            event.kind,
+            event.observer,
+            event.details,
+            receipt.content_hash,
         )
         with self.lock:
             self.appends += 1
         self.index.add_audit(row)
         return row
+
+    def audit(self, kind: str, observer: str, details: bytes, *, durable: bool = True) -> AuditRow:
+        """Append a service audit event outside any dispatched operation."""
+        event = AuditRecorded(kind, observer, details, self.clock())
+        with self.gate.shared():
+            receipt = _journal.append(
+                self.store, Coordinate("bb.audit", AUDIT_SCOPE), event, durable=durable
+            )
+        return self.audit_row(event, receipt)
 
     # -- read receipts ---------------------------------------------------------------------
 

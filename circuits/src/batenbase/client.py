@@ -31,6 +31,10 @@ from batenbase.model import (
 T = TypeVar("T")
 
 
+class _Tenants(msgspec.Struct):
+    tenants: list[TenantInfo]
+
+
 class ApiError(Exception):
     """Raised when the server answers with an error; carries its status, code and message."""
 
@@ -185,6 +189,13 @@ class Client:
         return self._send("GET", "/metrics").text
 
     # -- operator surface --
+
+    def admin_host(self) -> dict[str, Any]:
+        """The host contract: module digest, fingerprints, operations, receipt location."""
+        return self._json("GET", "/admin/host", dict[str, Any])
+
+    def admin_list_tenants(self) -> list[TenantInfo]:
+        return self._json("GET", "/admin/tenants", _Tenants).tenants
 
     def admin_create_tenant(self, name: str, plan: Plan = "free") -> TenantInfo:
         return self._json("POST", "/admin/tenants", TenantInfo, json={"name": name, "plan": plan})

@@ -43,11 +43,28 @@ import msgspec
 
 from batenbase import _validate as check
 from batenbase._blocks import AuditRow, Revision, etag
-from batenbase._events import BlockDeleted, BlockPut, ReadRow
+from batenbase._events import (
+    AUDIT_SCOPE,
+    BLOCK_SCOPE,
+    AuditRecorded,
+    BlockDeleted,
+    BlockPut,
+    ReadRow,
+)
+from batenbase._host import (
+    APPEND_EVENT,
+    DELETE,
+    PUT,
+    DeleteRequest,
+    EventRequest,
+    HostRuntime,
+    PutRequest,
+    WriteAck,
+)
 from batenbase._operator import OperatorState
 from batenbase._proof import build_proof
 from batenbase._receipts import DEFAULT_BATCH, DEFAULT_INTERVAL_S, ReceiptFlusher
-from batenbase._tenant import Tenant
+from batenbase._tenant import Tenant, block_entity
 from batenbase._visibility import by_scope, visible
 from batenbase.errors import (
     BadRequest,
@@ -72,6 +89,8 @@ from batenbase.model import (
     Role,
     TenantInfo,
 )
+from batpak import Coordinate
+from syncbat import Ctx
 
 FREE_QUOTA = 10_000
 MAX_LIST_LIMIT = 1000
@@ -100,6 +119,9 @@ class BatenBase:
         self._tenants_lock = threading.Lock()
         self._operator = OperatorState(self._dir / "operator", clock)
         self._fresh = not self._operator.has_operator_token()
+        self._runtime = HostRuntime(
+            {PUT: self._put, DELETE: self._delete, APPEND_EVENT: self._append_event}
+        )
         self._closed = False
         for name in self._operator.tenants:
             self._open_tenant(name)
@@ -203,6 +225,11 @@ class BatenBase:
         """Every tenant with its plan and usage (operator)."""
         return [self._info(t) for t in list(self._tenants.values())]
 
+    def host_contract(self) -> dict[str, Any]:
+        """The hostbat module every write is dispatched through: its identities (module
+        digest, host and interface fingerprints), operations and where receipts go."""
+        return self._runtime.describe()
+
     def authenticate(self, bearer: str | None) -> Caller:
         """The caller a bearer token names; ``Unauthorized`` if missing, unknown or revoked."""
         return self._operator.authenticate(bearer)
@@ -239,37 +266,46 @@ class BatenBase:
         check.visibility(v, h)
         if if_match is not None and not isinstance(if_match, str):
             raise BadRequest("if_match must be a string", code="bad_if_match")
-        with t.gate.shared(), t.key_lock(key):
-            latest = t.index.latest(key)
-            if latest is not None and not by_scope(caller, latest.v, latest.observer):
-                raise NotFound(f"no block {key!r}")
-            current = latest if latest is not None and latest.h == 0 else None
-            _preconditions(key, current, if_match, if_none_match)
-            new_v = v if v is not None else (latest.v if latest is not None else 1)
-            new_h = h if h is not None else 0
-            if new_v >= 2 and caller.role != "admin" and new_v not in caller.scopes:
-                self._deny(t, caller, "put", f"scope {new_v} not carried")
-                raise Forbidden(f"your token does not carry scope {new_v}")
-            becomes_live = new_h == 0 and current is None
-            quota = self._quota(t)
-            if becomes_live and not t.reserve(quota):
-                details = _json({"key": key, "quota": quota})
-                t.audit("bb.quota.refused", caller.observer, details)
-                raise QuotaExceeded(f"the {quota} live blocks of the Free plan are in use")
-            now = self._clock()
-            second = int(now)
-            put = BlockPut(
-                key,
-                raw,
-                new_v,
-                new_h,
-                latest.rev + 1 if latest else 1,
-                latest.f if latest else second,
-                second,
-                now,
-                caller.observer,
+        request = PutRequest(caller, key, raw, v, h, if_match, if_none_match is True, self._clock())
+        return self._write(t, key, PUT, request).block()
+
+    def _put(self, req: PutRequest, ctx: Ctx) -> WriteAck:
+        """The ``batenbase.block.put`` handler (the caller holds the key's lock)."""
+        t, caller, key = self._runtime.tenant(), req.caller, req.key
+        latest = t.index.latest(key)
+        if latest is not None and not by_scope(caller, latest.v, latest.observer):
+            raise NotFound(f"no block {key!r}")
+        current = latest if latest is not None and latest.h == 0 else None
+        _preconditions(key, current, req.if_match, req.if_none_match)
+        new_v = req.v if req.v is not None else (latest.v if latest is not None else 1)
+        new_h = req.h if req.h is not None else 0
+        if new_v >= 2 and caller.role != "admin" and new_v not in caller.scopes:
+            self._audit_in_call(
+                ctx,
+                t,
+                caller,
+                "bb.request.denied",
+                _denial(caller, "put", f"scope {new_v} not carried"),
             )
-            return t.write_block(put, reserved=becomes_live).block()
+            raise Forbidden(f"your token does not carry scope {new_v}")
+        becomes_live = new_h == 0 and current is None
+        quota = self._quota(t)
+        if becomes_live and not t.reserve(quota):
+            details = _json({"key": key, "quota": quota})
+            self._audit_in_call(ctx, t, caller, "bb.quota.refused", details)
+            raise QuotaExceeded(f"the {quota} live blocks of the Free plan are in use")
+        put = BlockPut(
+            key,
+            req.data,
+            new_v,
+            new_h,
+            latest.rev + 1 if latest else 1,
+            latest.f if latest else int(req.t),
+            int(req.t),
+            req.t,
+            caller.observer,
+        )
+        return self._append_block(ctx, t, put, reserved=becomes_live)
 
     def get_block(
         self,
@@ -347,24 +383,28 @@ class BatenBase:
         check.key(key)
         if if_match is not None and not isinstance(if_match, str):
             raise BadRequest("if_match must be a string", code="bad_if_match")
-        with t.gate.shared(), t.key_lock(key):
-            latest = t.index.latest(key)
-            if latest is None or latest.h == 1 or not by_scope(caller, latest.v, latest.observer):
-                raise NotFound(f"no block {key!r}")
-            _preconditions(key, latest, if_match, False)
-            now = self._clock()
-            deleted = BlockDeleted(
-                key,
-                latest.data,
-                latest.v,
-                1,
-                latest.rev + 1,
-                latest.f,
-                int(now),
-                now,
-                caller.observer,
-            )
-            return t.write_block(deleted, reserved=False).block()
+        request = DeleteRequest(caller, key, if_match, self._clock())
+        return self._write(t, key, DELETE, request).block()
+
+    def _delete(self, req: DeleteRequest, ctx: Ctx) -> WriteAck:
+        """The ``batenbase.block.delete`` handler (the caller holds the key's lock)."""
+        t, caller, key = self._runtime.tenant(), req.caller, req.key
+        latest = t.index.latest(key)
+        if latest is None or latest.h == 1 or not by_scope(caller, latest.v, latest.observer):
+            raise NotFound(f"no block {key!r}")
+        _preconditions(key, latest, req.if_match, False)
+        deleted = BlockDeleted(
+            key,
+            latest.data,
+            latest.v,
+            1,
+            latest.rev + 1,
+            latest.f,
+            int(req.t),
+            req.t,
+            caller.observer,
+        )
+        return self._append_block(ctx, t, deleted, reserved=False)
 
     def history(
         self, caller: Caller, key: str, *, limit: int = 100, cursor: str | None = None
@@ -411,7 +451,17 @@ class BatenBase:
         if kind.startswith(_RESERVED_KIND_PREFIX):
             raise BadRequest("kinds starting with 'bb.' are the service's own", code="bad_kind")
         raw = check.json_bytes(details, check.MAX_DETAILS_BYTES, "details")
-        return t.audit(kind, caller.observer, raw).event()
+        with t.gate.shared(), self._runtime.staging(t) as slot:
+            self._runtime.invoke(APPEND_EVENT, EventRequest(caller, kind, raw, self._clock()))
+            row: AuditRow = slot.staged[0]
+        return row.event()
+
+    def _append_event(self, req: EventRequest, ctx: Ctx) -> WriteAck:
+        """The ``batenbase.event.append`` handler."""
+        t = self._runtime.tenant()
+        row = self._audit_in_call(ctx, t, req.caller, req.kind, req.details, req.t)
+        self._runtime.current().staged.append(row)
+        return WriteAck(row.seq, "", row.hash)
 
     def scan_events(
         self,
@@ -461,6 +511,52 @@ class BatenBase:
         t.audit("bb.tenant.read_receipts", caller.observer, _json({"enabled": enabled}))
         return self._info(t)
 
+    # -- dispatched writes ------------------------------------------------------------------
+
+    def _write(
+        self, t: Tenant, key: str, name: str, request: PutRequest | DeleteRequest
+    ) -> Revision:
+        """Dispatch a block write, then apply it: once ``invoke`` returns its receipt is
+        durable, and so is the block event before it."""
+        with t.gate.shared(), t.key_lock(key), self._runtime.staging(t) as slot:
+            try:
+                self._runtime.invoke(name, request)
+            except BaseException:
+                for _, _, reserved in slot.staged:
+                    if reserved:
+                        t.release()
+                raise
+            event, receipt, reserved = slot.staged[0]
+            return t.apply_block(event, receipt, reserved=reserved)
+
+    def _append_block(
+        self, ctx: Ctx, t: Tenant, event: BlockPut | BlockDeleted, *, reserved: bool
+    ) -> WriteAck:
+        coord = Coordinate(block_entity(event.key), BLOCK_SCOPE)
+        try:
+            receipt = ctx.event_append_handle().append_typed(coord, event)
+        except BaseException:
+            if reserved:
+                t.release()
+            raise
+        self._runtime.current().staged.append((event, receipt, reserved))
+        return WriteAck(receipt.global_sequence, str(receipt.event_id), receipt.content_hash)
+
+    def _audit_in_call(
+        self,
+        ctx: Ctx,
+        t: Tenant,
+        caller: Caller,
+        kind: str,
+        details: bytes,
+        when: float | None = None,
+    ) -> AuditRow:
+        event = AuditRecorded(
+            kind, caller.observer, details, self._clock() if when is None else when
+        )
+        receipt = ctx.event_append_handle().append_typed(Coordinate("bb.audit", AUDIT_SCOPE), event)
+        return t.audit_row(event, receipt)
+
     # -- helpers --------------------------------------------------------------------------
 
     def _open_tenant(self, name: str) -> Tenant:
@@ -500,8 +596,9 @@ class BatenBase:
 
     def _deny(self, t: Tenant, caller: Caller, action: str, reason: str) -> None:
         # Not gated: a denial must not cost the caller an fsync (it rides the next one).
-        details = _json({"action": action, "reason": reason, "token_id": caller.token_id})
-        t.audit("bb.request.denied", caller.observer, details, durable=False)
+        t.audit(
+            "bb.request.denied", caller.observer, _denial(caller, action, reason), durable=False
+        )
 
     def _quota(self, t: Tenant) -> int | None:
         return self._free_quota if self._operator.tenant(t.name).plan == "free" else None
@@ -527,6 +624,10 @@ class BatenBase:
             match = next((r for r in revs if r.rev == row.rev), None)
             return match is not None and by_scope(caller, match.v, match.observer)
         return row.observer == caller.observer
+
+
+def _denial(caller: Caller, action: str, reason: str) -> bytes:
+    return _json({"action": action, "reason": reason, "token_id": caller.token_id})
 
 
 def _check_plan(plan: object) -> None:

@@ -281,6 +281,16 @@ async def admin_issue_token(request: Request) -> Response:
     return ok(issued, status=201)
 
 
+async def admin_tenants(request: Request) -> Response:
+    await _operator(request)
+    return ok({"ok": True, "tenants": await call(_service(request).list_tenants)})
+
+
+async def admin_host(request: Request) -> Response:
+    await _operator(request)
+    return ok({"ok": True, **_service(request).host_contract()})
+
+
 async def admin_issue_operator_token(request: Request) -> Response:
     await _operator(request)
     return ok(await call(_service(request).issue_operator_token), status=201)

@@ -145,6 +145,14 @@ _OPS: dict[
         {"type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}},
         _OBJ,
     ),
+    ("GET", "/admin/host"): (
+        "The host contract (operator): the hostbat module every write is dispatched through,"
+        " its digest and fingerprints, operations and where runtime receipts are kept.",
+        [],
+        None,
+        _OBJ,
+    ),
+    ("GET", "/admin/tenants"): ("Every tenant with plan and usage (operator).", [], None, _OBJ),
     ("POST", "/admin/tenants"): (
         "Create a tenant (operator).",
         [],
