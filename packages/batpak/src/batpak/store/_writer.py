@@ -413,6 +413,8 @@ class Writer:
         self._unsynced += len(entries)
         self._sync()  # a batch is durable before it is visible
         self._commit(entries)
+        # The fsync above covered the whole batch, which _sync could not yet name as written.
+        self._watermarks.advance("durable", to=self._watermarks.snapshot().written)
         self._remember_keys(entries, keys)
         return [receipt_for(entry, self._signer) for entry in entries]
 
