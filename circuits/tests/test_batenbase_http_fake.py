@@ -193,6 +193,7 @@ class FakeBatenBase:
         h: int | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        idempotency_key: str | None = None,  # the fake does not deduplicate
     ) -> Block:
         with self.lock:
             if if_none_match and self._current(caller, key) is not None:
@@ -244,7 +245,14 @@ class FakeBatenBase:
             return Page(page, nxt)
 
     @_tenant_op
-    def delete_block(self, caller: Caller, key: str, *, if_match: str | None = None) -> Block:
+    def delete_block(
+        self,
+        caller: Caller,
+        key: str,
+        *,
+        if_match: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Block:
         with self.lock:
             cur = self._current(caller, key)
             if cur is None:
@@ -282,7 +290,9 @@ class FakeBatenBase:
             return [r for r in self.receipts[caller.tenant] if r.key == key][-limit:]
 
     @_tenant_op
-    def append_event(self, caller: Caller, kind: str, details: Any) -> AuditEvent:
+    def append_event(
+        self, caller: Caller, kind: str, details: Any, *, idempotency_key: str | None = None
+    ) -> AuditEvent:
         with self.lock:
             ok_chars = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
             if not kind or len(kind) > 128 or not set(kind) <= ok_chars:

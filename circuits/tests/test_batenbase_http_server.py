@@ -444,3 +444,23 @@ def test_writes_are_dispatched_through_the_host_and_leave_receipts(server: Serve
         ("batenbase.event.append", "completed"),
         ("batenbase.block.delete", "failed"),
     ]
+
+
+def test_an_idempotency_key_makes_a_retried_put_safe(server: Server) -> None:
+    tokens = tenant(server, "retry")
+    with server.client(tokens["writer"]) as w:
+        first = w.put_block("k", {"n": 1}, idempotency_key="req-7")
+        assert w.put_block("k", {"n": 1}, idempotency_key="req-7") == first
+        with pytest.raises(ApiError) as err:
+            w.put_block("k", {"n": 2}, idempotency_key="req-7")
+        assert (err.value.status, err.value.code) == (409, "idempotency_key_reused")
+        bad = raw(
+            server,
+            "PUT",
+            "/blocks/k",
+            tokens["writer"],
+            json={"data": 1},
+            headers={"Idempotency-Key": "has space"},
+        )
+        assert bad.status_code == 400
+        assert [b.rev for b in w.history("k").items] == [1]

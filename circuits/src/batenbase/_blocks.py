@@ -29,6 +29,7 @@ class Revision(msgspec.Struct, frozen=True):
     observer: str
     seq: int
     hash: bytes
+    idem: bytes = b""
 
     def block(self, *, redact: bool = False) -> Block:
         digest = self.hash.hex()
@@ -55,6 +56,7 @@ class AuditRow(msgspec.Struct, frozen=True):
     hash: bytes
     key: str | None = None  # set for block events, so visibility can be checked
     rev: int = 0
+    idem: bytes = b""
 
     def event(self) -> AuditEvent:
         return AuditEvent(
@@ -77,6 +79,7 @@ class BlockIndex:
         self.audit: list[AuditRow] = []
         self.audit_lock = threading.Lock()
         self.reads: dict[str, list[ReadRow]] = {}
+        self.idem: dict[bytes, tuple[bytes, int]] = {}  # key digest -> (request hash, seq)
 
     def latest(self, key: str) -> Revision | None:
         revs = self.revisions.get(key)
@@ -118,7 +121,9 @@ class BlockIndex:
             event.observer,
             seq,
             h,
+            event.idem,
         )
+        self.remember(event.idem, seq)
         self.revisions[event.key].append(revision)
         self.live += (event.h == 0) - was_live
         kind = "bb.block.put" if isinstance(event, BlockPut) else "bb.block.delete"
@@ -136,13 +141,28 @@ class BlockIndex:
             self.revisions[revision.key] = []
         revs = self.revisions[revision.key]
         was_live = bool(revs) and revs[-1].h == 0
+        self.remember(revision.idem, revision.seq)
         revs.append(revision)
         self.live += (revision.h == 0) - was_live
 
     def apply_audit(self, event: AuditRecorded, seq: int, h: bytes) -> None:
-        self.add_audit(AuditRow(seq, event.t, event.kind, event.observer, event.details, h))
+        row = AuditRow(seq, event.t, event.kind, event.observer, event.details, h)
+        self.add_audit(msgspec.structs.replace(row, idem=event.idem))
+
+    def remember(self, idem: bytes, seq: int) -> None:
+        if idem:
+            self.idem[idem[:32]] = (idem[32:], seq)
+
+    def revision_at(self, key: str, seq: int) -> Revision | None:
+        return next((r for r in self.revisions.get(key, []) if r.seq == seq), None)
+
+    def audit_at(self, seq: int) -> AuditRow | None:
+        with self.audit_lock:
+            i = bisect.bisect_left(self.audit, seq, key=lambda r: r.seq)
+            return self.audit[i] if i < len(self.audit) and self.audit[i].seq == seq else None
 
     def add_audit(self, row: AuditRow) -> None:
+        self.remember(row.idem, row.seq)
         # Audit appends run outside the tenant lock, so rows may arrive out of order.
         with self.audit_lock:
             if self.audit and self.audit[-1].seq > row.seq:

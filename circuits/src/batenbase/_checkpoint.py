@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 
 from batenbase._blocks import AuditRow, BlockIndex, Revision
-from batenbase._events import ReadRow
+from batenbase._events import IdemRow, ReadRow
 from batpak import Region, Store
 
 VERSION = 1
@@ -31,6 +31,7 @@ class _Snapshot(msgspec.Struct):
     revisions: list[Revision]
     audit: list[AuditRow]
     reads: list[ReadRow]
+    idem: list[IdemRow] = []
 
 
 def save(path: Path, store: Store, index: BlockIndex) -> None:
@@ -47,6 +48,7 @@ def save(path: Path, store: Store, index: BlockIndex) -> None:
         [r for revs in index.revisions.values() for r in revs],
         index.audit_rows(),
         [r for rows in index.reads.values() for r in rows],
+        [IdemRow(digest + fp, seq) for digest, (fp, seq) in index.idem.items()],
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(".tmp")
@@ -81,6 +83,8 @@ def load(path: Path, store: Store) -> tuple[BlockIndex, int] | None:
     for row in snapshot.audit:
         index.add_audit(row)
     index.apply_reads(snapshot.reads)
+    for carried in snapshot.idem:
+        index.remember(carried.idem, carried.seq)
     return index, snapshot.seq
 
 

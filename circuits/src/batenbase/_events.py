@@ -34,6 +34,7 @@ class BlockPut(msgspec.Struct):
     l: int  # noqa: E741 - the spec names the field
     t: float
     observer: str
+    idem: bytes = b""  # a client's Idempotency-Key: digest of (observer, key) + request hash
 
 
 @event_payload(category=0xB, type_id=0x002)
@@ -49,6 +50,7 @@ class BlockDeleted(msgspec.Struct):
     l: int  # noqa: E741
     t: float
     observer: str
+    idem: bytes = b""
 
 
 @event_payload(category=0xB, type_id=0x010)
@@ -59,6 +61,7 @@ class AuditRecorded(msgspec.Struct):
     observer: str
     details: bytes
     t: float
+    idem: bytes = b""
 
 
 class ReadRow(msgspec.Struct, array_like=True):
@@ -73,6 +76,19 @@ class ReadsRecorded(msgspec.Struct):
     """A batch of read receipts (one append per batch, never one per read)."""
 
     reads: list[ReadRow]
+
+
+class IdemRow(msgspec.Struct, array_like=True):
+    idem: bytes
+    seq: int
+
+
+@event_payload(category=0xB, type_id=0x012)
+class IdemCarried(msgspec.Struct):
+    """Idempotency keys of block events a compaction is about to drop, so a late retry is
+    still recognised (and answered as expired) instead of writing again."""
+
+    rows: list[IdemRow]
 
 
 @event_payload(category=0xB, type_id=0x101)
@@ -116,3 +132,4 @@ class ReadReceiptsSet(msgspec.Struct):
 BLOCK_KINDS = (0xB001, 0xB002)
 AUDIT_KIND = 0xB010
 READS_KIND = 0xB011
+IDEM_KIND = 0xB012

@@ -85,6 +85,7 @@ class PutRequest(msgspec.Struct, frozen=True):
     if_match: str | None
     if_none_match: bool
     t: float
+    idem: bytes = b""
 
 
 class DeleteRequest(msgspec.Struct, frozen=True):
@@ -92,6 +93,7 @@ class DeleteRequest(msgspec.Struct, frozen=True):
     key: str
     if_match: str | None
     t: float
+    idem: bytes = b""
 
 
 class EventRequest(msgspec.Struct, frozen=True):
@@ -99,6 +101,7 @@ class EventRequest(msgspec.Struct, frozen=True):
     kind: str
     details: bytes
     t: float
+    idem: bytes = b""
 
 
 class WriteAck(msgspec.Struct, frozen=True):

@@ -4,6 +4,8 @@ Locking, outermost first:
 
 - ``gate``: every append holds it shared; compaction and close hold it exclusively, so the
   journal is never swapped under an append.
+- ``idem_lock``: a client idempotency key's stripe, held across check, write and apply, so
+  a retry racing its original waits and then replays it. Taken before everything else.
 - the key's stripe lock (``key_lock``): held across check + durable append + apply for one
   key, so revisions of a key are numbered and journaled in order.
 - ``reads_lock``: the read-receipt buffer.
@@ -30,11 +32,15 @@ from batenbase._events import (
     AUDIT_KIND,
     AUDIT_SCOPE,
     BLOCK_KINDS,
+    BLOCK_SCOPE,
+    IDEM_KIND,
     READS_KIND,
     READS_SCOPE,
     AuditRecorded,
     BlockDeleted,
     BlockPut,
+    IdemCarried,
+    IdemRow,
     ReadRow,
     ReadsRecorded,
 )
@@ -59,6 +65,7 @@ class Tenant:
         self.lock = threading.Lock()
         self.reads_lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self._idem_stripes = [threading.Lock() for _ in range(_STRIPES)]
         self.store: Store = _journal.open_store(path, clock)
         self.index = BlockIndex()
         self.reserved = 0  # quota slots held by new live blocks whose append is in flight
@@ -68,6 +75,10 @@ class Tenant:
 
     def key_lock(self, key: str) -> threading.Lock:
         return self._stripes[hash(key) % _STRIPES]
+
+    def idem_lock(self, digest: bytes) -> threading.Lock:
+        """Serializes the calls sharing an idempotency key; taken before the gate."""
+        return self._idem_stripes[digest[0] % _STRIPES]
 
     def rebuild(self, *, use_checkpoint: bool = False) -> None:
         """Rebuild the projection from the journal (from a matching checkpoint if allowed)."""
@@ -123,6 +134,7 @@ class Tenant:
             event.observer,
             event.details,
             receipt.content_hash,
+            idem=event.idem,
         )
         with self.lock:
             self.appends += 1
@@ -174,9 +186,14 @@ class Tenant:
             _checkpoint.discard(self.checkpoint)
             keep: set[int] = set()
             dropped_candidates: set[int] = set()
+            carried: list[IdemRow] = []
             for revs in self.index.revisions.values():
                 keep.update(r.seq for r in revs[-keep_revisions:])
                 dropped_candidates.update(r.seq for r in revs[:-keep_revisions])
+                carried += [IdemRow(r.idem, r.seq) for r in revs[:-keep_revisions] if r.idem]
+            if carried:
+                coord = Coordinate("bb.idem", BLOCK_SCOPE)
+                _journal.append(self.store, coord, IdemCarried(carried))
             self.store.close()
             self.store = _journal.open_store(self.path, self.clock)
             result = self.store.compact(
@@ -205,7 +222,7 @@ class Tenant:
 
 _REPLAY_PAGE = 4096
 _STRIPES = 64
-_OWN_KINDS = frozenset((*BLOCK_KINDS, AUDIT_KIND, READS_KIND))
+_OWN_KINDS = frozenset((*BLOCK_KINDS, AUDIT_KIND, READS_KIND, IDEM_KIND))
 
 
 def _replay(index: BlockIndex, entry: IndexEntry, stored: StoredEvent) -> None:
@@ -217,5 +234,8 @@ def _replay(index: BlockIndex, entry: IndexEntry, stored: StoredEvent) -> None:
         index.apply_block(stored.decode(BlockDeleted), seq, digest)
     elif kind == AUDIT_KIND:
         index.apply_audit(stored.decode(AuditRecorded), seq, digest)
+    elif kind == IDEM_KIND:
+        for row in stored.decode(IdemCarried).rows:
+            index.remember(row.idem, row.seq)
     else:
         index.apply_reads(stored.decode(ReadsRecorded).reads)

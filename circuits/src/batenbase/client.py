@@ -103,7 +103,10 @@ class Client:
         h: int | None = None,
         if_match: str | int | None = None,
         if_none_match: bool = False,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """Create or update a block; a retry with the same ``idempotency_key`` answers the
+        original write again instead of writing twice."""
         body: dict[str, Any] = {"data": data}
         if v is not None:
             body["v"] = v
@@ -114,6 +117,8 @@ class Client:
             headers["If-Match"] = str(if_match)
         if if_none_match:
             headers["If-None-Match"] = "*"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
         return self._json("PUT", self._key(key), dict[str, Any], json=body, headers=headers)
 
     def get_block(
@@ -127,8 +132,12 @@ class Client:
         params = {"rev": rev, "at": at, "include_redacted": "true" if include_redacted else None}
         return self._json("GET", self._key(key), Block, params=params)
 
-    def delete_block(self, key: str, *, if_match: str | int | None = None) -> dict[str, Any]:
-        headers = {"If-Match": str(if_match)} if if_match is not None else None
+    def delete_block(
+        self, key: str, *, if_match: str | int | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"If-Match": str(if_match)} if if_match is not None else {}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
         return self._json("DELETE", self._key(key), dict[str, Any], headers=headers)
 
     def list_blocks(
@@ -155,8 +164,12 @@ class Client:
 
     # -- events and tenant --
 
-    def append_event(self, kind: str, details: Any = None) -> AuditEvent:
-        return self._json("POST", "/events", AuditEvent, json={"kind": kind, "details": details})
+    def append_event(
+        self, kind: str, details: Any = None, *, idempotency_key: str | None = None
+    ) -> AuditEvent:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        body = {"kind": kind, "details": details}
+        return self._json("POST", "/events", AuditEvent, json=body, headers=headers)
 
     def scan_events(
         self,

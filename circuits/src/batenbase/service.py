@@ -33,12 +33,14 @@ Rules this module enforces (beyond the spec's wording):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import blake3
 import msgspec
 
 from batenbase import _validate as check
@@ -89,7 +91,7 @@ from batenbase.model import (
     Role,
     TenantInfo,
 )
-from batpak import Coordinate
+from batpak import Coordinate, canonical
 from syncbat import Ctx
 
 FREE_QUOTA = 10_000
@@ -256,9 +258,11 @@ class BatenBase:
         h: int | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        idempotency_key: str | None = None,
     ) -> Block:
         """Create, update or restore a block. A key whose current block the caller may not
-        see (by its v rule) answers NotFound, whatever the conditions (see the docs)."""
+        see (by its v rule) answers NotFound, whatever the conditions (see the docs).
+        A retry carrying the same ``idempotency_key`` answers the original write again."""
         t = self._member(caller)
         self._require(t, caller, "writer", "put")
         check.key(key)
@@ -266,7 +270,9 @@ class BatenBase:
         check.visibility(v, h)
         if if_match is not None and not isinstance(if_match, str):
             raise BadRequest("if_match must be a string", code="bad_if_match")
-        request = PutRequest(caller, key, raw, v, h, if_match, if_none_match is True, self._clock())
+        cond = if_none_match is True
+        idem = _idem(caller, idempotency_key, [PUT, key, raw, v, h, if_match, cond])
+        request = PutRequest(caller, key, raw, v, h, if_match, cond, self._clock(), idem)
         return self._write(t, key, PUT, request).block()
 
     def _put(self, req: PutRequest, ctx: Ctx) -> WriteAck:
@@ -304,6 +310,7 @@ class BatenBase:
             int(req.t),
             req.t,
             caller.observer,
+            idem=req.idem,
         )
         return self._append_block(ctx, t, put, reserved=becomes_live)
 
@@ -376,14 +383,22 @@ class BatenBase:
                 last = key
         return Page(items, None)
 
-    def delete_block(self, caller: Caller, key: str, *, if_match: str | None = None) -> Block:
+    def delete_block(
+        self,
+        caller: Caller,
+        key: str,
+        *,
+        if_match: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Block:
         """Soft-delete: a new revision with h=1 (data and history kept)."""
         t = self._member(caller)
         self._require(t, caller, "writer", "delete")
         check.key(key)
         if if_match is not None and not isinstance(if_match, str):
             raise BadRequest("if_match must be a string", code="bad_if_match")
-        request = DeleteRequest(caller, key, if_match, self._clock())
+        idem = _idem(caller, idempotency_key, [DELETE, key, if_match])
+        request = DeleteRequest(caller, key, if_match, self._clock(), idem)
         return self._write(t, key, DELETE, request).block()
 
     def _delete(self, req: DeleteRequest, ctx: Ctx) -> WriteAck:
@@ -403,6 +418,7 @@ class BatenBase:
             int(req.t),
             req.t,
             caller.observer,
+            idem=req.idem,
         )
         return self._append_block(ctx, t, deleted, reserved=False)
 
@@ -443,7 +459,9 @@ class BatenBase:
         rows = sorted(t.reads_of(key), key=lambda r: r.t, reverse=True)[:limit]
         return [ReadReceipt(r.observer, r.key, r.rev, r.t) for r in rows]
 
-    def append_event(self, caller: Caller, kind: str, details: Any) -> AuditEvent:
+    def append_event(
+        self, caller: Caller, kind: str, details: Any, *, idempotency_key: str | None = None
+    ) -> AuditEvent:
         """Append a caller event; the service adds observer, time and sequence."""
         t = self._member(caller)
         self._require(t, caller, "writer", "append_event")
@@ -451,15 +469,23 @@ class BatenBase:
         if kind.startswith(_RESERVED_KIND_PREFIX):
             raise BadRequest("kinds starting with 'bb.' are the service's own", code="bad_kind")
         raw = check.json_bytes(details, check.MAX_DETAILS_BYTES, "details")
-        with t.gate.shared(), self._runtime.staging(t) as slot:
-            self._runtime.invoke(APPEND_EVENT, EventRequest(caller, kind, raw, self._clock()))
-            row: AuditRow = slot.staged[0]
-        return row.event()
+        idem = _idem(caller, idempotency_key, [APPEND_EVENT, kind, raw])
+        request = EventRequest(caller, kind, raw, self._clock(), idem)
+        with self._once(t, idem) as seq:
+            if seq is not None:
+                replayed = t.index.audit_at(seq)
+                if replayed is None:
+                    raise _expired()
+                return replayed.event()
+            with t.gate.shared(), self._runtime.staging(t) as slot:
+                self._runtime.invoke(APPEND_EVENT, request)
+                row: AuditRow = slot.staged[0]
+            return row.event()
 
     def _append_event(self, req: EventRequest, ctx: Ctx) -> WriteAck:
         """The ``batenbase.event.append`` handler."""
         t = self._runtime.tenant()
-        row = self._audit_in_call(ctx, t, req.caller, req.kind, req.details, req.t)
+        row = self._audit_in_call(ctx, t, req.caller, req.kind, req.details, req.t, req.idem)
         self._runtime.current().staged.append(row)
         return WriteAck(row.seq, "", row.hash)
 
@@ -518,16 +544,38 @@ class BatenBase:
     ) -> Revision:
         """Dispatch a block write, then apply it: once ``invoke`` returns its receipt is
         durable, and so is the block event before it."""
-        with t.gate.shared(), t.key_lock(key), self._runtime.staging(t) as slot:
-            try:
-                self._runtime.invoke(name, request)
-            except BaseException:
-                for _, _, reserved in slot.staged:
-                    if reserved:
-                        t.release()
-                raise
-            event, receipt, reserved = slot.staged[0]
-            return t.apply_block(event, receipt, reserved=reserved)
+        with self._once(t, request.idem) as seq:
+            if seq is not None:
+                replayed = t.index.revision_at(key, seq)
+                if replayed is None:
+                    raise _expired()
+                return replayed
+            with t.gate.shared(), t.key_lock(key), self._runtime.staging(t) as slot:
+                try:
+                    self._runtime.invoke(name, request)
+                except BaseException:
+                    for _, _, reserved in slot.staged:
+                        if reserved:
+                            t.release()
+                    raise
+                event, receipt, reserved = slot.staged[0]
+                return t.apply_block(event, receipt, reserved=reserved)
+
+    @contextlib.contextmanager
+    def _once(self, t: Tenant, idem: bytes) -> Iterator[int | None]:
+        """Hold an idempotency key's lock; yield the sequence of the write it already made
+        (None if none). The same key with a different request is a 409."""
+        if not idem:
+            yield None
+            return
+        with t.idem_lock(idem):
+            hit = t.index.idem.get(idem[:32])
+            if hit is not None and hit[0] != idem[32:]:
+                raise PreconditionFailed(
+                    "this Idempotency-Key was used for a different request",
+                    code="idempotency_key_reused",
+                )
+            yield None if hit is None else hit[1]
 
     def _append_block(
         self, ctx: Ctx, t: Tenant, event: BlockPut | BlockDeleted, *, reserved: bool
@@ -550,9 +598,10 @@ class BatenBase:
         kind: str,
         details: bytes,
         when: float | None = None,
+        idem: bytes = b"",
     ) -> AuditRow:
         event = AuditRecorded(
-            kind, caller.observer, details, self._clock() if when is None else when
+            kind, caller.observer, details, self._clock() if when is None else when, idem
         )
         receipt = ctx.event_append_handle().append_typed(Coordinate("bb.audit", AUDIT_SCOPE), event)
         return t.audit_row(event, receipt)
@@ -624,6 +673,33 @@ class BatenBase:
             match = next((r for r in revs if r.rev == row.rev), None)
             return match is not None and by_scope(caller, match.v, match.observer)
         return row.observer == caller.observer
+
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _idem(caller: Caller, client_key: str | None, request: list[Any]) -> bytes:
+    """The stored form of a client's idempotency key: BLAKE3 of (observer, key), then BLAKE3
+    of the request it was used for (time excluded), 64 bytes; empty without a key."""
+    if client_key is None:
+        return b""
+    if (
+        not isinstance(client_key, str)
+        or not 1 <= len(client_key) <= MAX_IDEMPOTENCY_KEY
+        or not all(0x21 <= ord(c) <= 0x7E for c in client_key)
+    ):
+        raise BadRequest(
+            f"an idempotency key is 1..{MAX_IDEMPOTENCY_KEY} visible ASCII characters",
+            code="bad_idempotency_key",
+        )
+    who = blake3.blake3(f"{caller.observer}\x00{client_key}".encode()).digest()
+    return who + blake3.blake3(canonical.encode(request)).digest()
+
+
+def _expired() -> PreconditionFailed:
+    return PreconditionFailed(
+        "the write this Idempotency-Key made was compacted away", code="idempotency_key_expired"
+    )
 
 
 def _denial(caller: Caller, action: str, reason: str) -> bytes:

@@ -134,6 +134,7 @@ async def put_block(request: Request) -> Response:
         h=body.h,
         if_match=if_match(request),
         if_none_match=inm is not None,
+        idempotency_key=request.headers.get("idempotency-key"),
     )
     return _written(block)
 
@@ -155,7 +156,13 @@ async def get_block(request: Request) -> Response:
 async def delete_block(request: Request) -> Response:
     caller = await authenticate(request)
     key = key_of(request)
-    block = await call(_service(request).delete_block, caller, key, if_match=if_match(request))
+    block = await call(
+        _service(request).delete_block,
+        caller,
+        key,
+        if_match=if_match(request),
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
     return _written(block)
 
 
@@ -209,7 +216,13 @@ async def readers(request: Request) -> Response:
 async def append_event(request: Request) -> Response:
     caller = await authenticate(request)
     body = await decode_body(request, EventBody)
-    event = await call(_service(request).append_event, caller, body.kind, body.details)
+    event = await call(
+        _service(request).append_event,
+        caller,
+        body.kind,
+        body.details,
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
     return ok({"ok": True} | _to_json(event))
 
 

@@ -105,19 +105,20 @@ _OPS: dict[
         _BLOCK,
     ),
     ("PUT", "/blocks/{key}"): (
-        "Upsert a block. Honours If-Match (rev or etag) and If-None-Match: *.",
+        "Upsert a block. Honours If-Match (rev or etag), If-None-Match: * and"
+        " Idempotency-Key (a retry answers the original write).",
         [],
         _BODY_PUT,
         _OBJ,
     ),
     ("DELETE", "/blocks/{key}"): (
-        "Soft-delete a block (h=1, history kept). Honours If-Match.",
+        "Soft-delete a block (h=1, history kept). Honours If-Match and Idempotency-Key.",
         [],
         None,
         _OBJ,
     ),
     ("POST", "/events"): (
-        "Append an audit event.",
+        "Append an audit event. Honours Idempotency-Key.",
         [],
         {
             "type": "object",
