@@ -125,6 +125,13 @@ class FakeBatenBase:
         return caller
 
     # tenant surface
+    def list_tenants(self) -> list[TenantInfo]:
+        with self.lock:
+            return [self._info(name) for name in self.plans]
+
+    def host_contract(self) -> dict[str, Any]:
+        return {"module": {"id": "fake", "version": 1, "digest": "00" * 32}, "operations": []}
+
     def _info(self, tenant: str) -> TenantInfo:
         usage = sum(1 for (t, _), r in self.revs.items() if t == tenant and r[-1].h == 0)
         plan = self.plans[tenant]
