@@ -22,6 +22,7 @@ from starlette.routing import Route
 from test_batenbase_http_app import _BODY, _HEADERS, _METHODS, _PATHS, _QUERY, parse_prometheus
 
 from batenbase.client import ApiError, Client
+from batenbase.http.openapi import template
 from batenbase.http.routes import routes
 from batpak import Store, StoreConfig
 from syncbat import ReceiptEnvelope
@@ -240,7 +241,7 @@ def test_client_covers_every_route(server: Server) -> None:
         for route in routes:
             assert isinstance(route, Route)
             for method in (route.methods or set()) - {"HEAD"}:
-                assert method.lower() in doc["paths"][route.path]
+                assert method.lower() in doc["paths"][template(route.path)]
         assert "/blocks/{key}/readers" in op.docs()
     with server.client(admin.token) as c:
         w1 = c.put_block("k", {"n": 1}, v=2)
@@ -464,3 +465,23 @@ def test_an_idempotency_key_makes_a_retried_put_safe(server: Server) -> None:
         )
         assert bad.status_code == 400
         assert [b.rev for b in w.history("k").items] == [1]
+
+
+def test_keys_may_contain_slashes(server: Server) -> None:
+    tokens = tenant(server, "paths")
+    with server.client(tokens["writer"]) as w:
+        w.put_block("users/alice/profile", {"n": 1})
+        w.put_block("users/alice/profile", {"n": 2})
+        assert w.get_block("users/alice/profile").data == {"n": 2}
+        assert [b.rev for b in w.history("users/alice/profile").items] == [2, 1]
+        assert w.proof("users/alice/profile").key == "users/alice/profile"
+        assert [b.key for b in w.list_blocks(prefix="users/").items] == ["users/alice/profile"]
+        encoded = raw(server, "GET", "/blocks/users%2Falice%2Fprofile", tokens["writer"])
+        assert encoded.json()["data"] == {"n": 2}
+        with pytest.raises(ApiError) as err:
+            w.put_block("users/alice/history", 1)
+        assert (err.value.status, err.value.code) == (400, "bad_key")
+        w.delete_block("users/alice/profile")
+        with pytest.raises(ApiError) as gone:
+            w.get_block("users/alice/profile")
+        assert gone.value.status == 404

@@ -29,6 +29,10 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ENCODER = msgspec.json.Encoder(order="sorted")
 
 
+RESERVED_KEY_ENDINGS = ("/history", "/proof", "/readers")
+"""Keys may contain ``/``; these endings would be read as the per-key sub-routes."""
+
+
 def key(value: object) -> str:
     if not isinstance(value, str):
         raise BadRequest("key must be a string", code="bad_key")
@@ -40,6 +44,11 @@ def key(value: object) -> str:
         raise BadRequest(f"key must be 1..{MAX_KEY_BYTES} bytes", code="bad_key")
     if not value.isprintable() or any(c.isspace() for c in value):
         raise BadRequest("key contains a control or whitespace character", code="bad_key")
+    if value.endswith(RESERVED_KEY_ENDINGS):
+        raise BadRequest(
+            "a key may contain '/' but not end with /history, /proof or /readers",
+            code="bad_key",
+        )
     return value
 
 

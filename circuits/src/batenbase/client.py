@@ -90,7 +90,7 @@ class Client:
 
     @staticmethod
     def _key(key: str) -> str:
-        return "/blocks/" + quote(key, safe=":@!$&'()*+,;=-._~")
+        return "/blocks/" + quote(key, safe="/:@!$&'()*+,;=-._~")
 
     # -- blocks --
 

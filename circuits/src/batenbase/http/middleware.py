@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batenbase.http.metrics import Metrics
+from batenbase.http.openapi import template
 
 access_log = logging.getLogger("batenbase.http.access")
 error_log = logging.getLogger("batenbase.http.error")
@@ -25,7 +26,7 @@ def route_name(routes: list[BaseRoute], scope: Scope) -> str:
     for route in routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:
-            return str(getattr(route, "path", "?"))
+            return template(str(getattr(route, "path", "?")))
     return "<unmatched>"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from starlette.routing import BaseRoute, Route
@@ -213,14 +214,20 @@ _OPS: dict[
 }
 
 
+def template(path: str) -> str:
+    """A route's public template: ``/blocks/{key:path}`` is ``/blocks/{key}``."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
+
+
 def build_openapi(routes: list[BaseRoute]) -> dict[str, Any]:
     """Describe every route; a route missing from the table is a bug caught by the tests."""
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if not isinstance(route, Route):
             continue
+        path = template(route.path)
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            summary, query, body, schema = _OPS[(method, route.path)]
+            summary, query, body, schema = _OPS[(method, path)]
             params = [
                 {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                 for p in route.param_convertors
@@ -240,14 +247,14 @@ def build_openapi(routes: list[BaseRoute]) -> dict[str, Any]:
                     },
                 },
             }
-            if route.path != "/health":
+            if path != "/health":
                 op["security"] = [{"bearer": []}]
             if body is not None:
                 op["requestBody"] = {
                     "required": True,
                     "content": {"application/json": {"schema": body}},
                 }
-            paths.setdefault(route.path, {})[method.lower()] = op
+            paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "BatenBase", "version": "0.1.0"},
