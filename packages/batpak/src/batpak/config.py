@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from batpak.errors import Configuration
+from batpak.fs import OS_FS, StoreFs
 
 DEFAULT_SEGMENT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_SYNC_EVERY_N_EVENTS = 1000
@@ -45,7 +46,7 @@ class StoreConfig:
     (1 = none, 0 = unbounded; other than 1, every append needs an idempotency key);
     ``signing_keys`` are Ed25519 seeds (the last signs) and ``signing_policy="required"``
     refuses to open without one; ``clock`` (microseconds since the epoch) replaces the system
-    clock, for tests.
+    clock and ``fs`` the real filesystem, for tests (docs/batpak-test-seam.md).
     """
 
     path: Path
@@ -62,6 +63,7 @@ class StoreConfig:
     signing_keys: tuple[bytes, ...] = field(default=(), repr=False)
     signing_policy: SigningPolicy = "optional"
     clock: Clock = field(default=system_clock_us, compare=False)
+    fs: StoreFs = field(default=OS_FS, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         path: object = self.path
@@ -116,3 +118,7 @@ class StoreConfig:
 
     def with_clock(self, clock: Clock) -> StoreConfig:
         return dataclasses.replace(self, clock=clock)
+
+    def with_fs(self, fs: StoreFs) -> StoreConfig:
+        """Route every file operation through ``fs`` (a test seam; see batpak.fs)."""
+        return dataclasses.replace(self, fs=fs)

@@ -8,7 +8,6 @@ damaged one is mid-stream corruption and refuses the open; sealed segments must 
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import msgspec
 from batpak import canonical
 from batpak.errors import CorruptFrame, CorruptSegment, FutureVersion
 from batpak.frame import FRAME_HEADER, MAX_FRAME_BYTES, FrameDecodeError, ScanFrame, decode_scan
+from batpak.fs import OS_FS, StoreFs
 
 MAGIC = b"FBAT"
 SEGMENT_VERSION = 1
@@ -192,19 +192,20 @@ def read_footer(segment_id: int, data: bytes | memoryview, frames_start: int) ->
     return Footer(offset, rows)
 
 
-def has_trusted_footer(path: Path) -> bool:
+def has_trusted_footer(path: Path, fs: StoreFs = OS_FS) -> bool:
     """True when the file ends in an SDX3 footer whose CRC holds (reads only the footer)."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size < SIDX_TRAILER.size + SIDX_CRC.size:
-            return False
-        handle.seek(size - SIDX_TRAILER.size)
-        offset, count, magic = SIDX_TRAILER.unpack(handle.read(SIDX_TRAILER.size))
-        covered_end = size - SIDX_TRAILER.size - SIDX_CRC.size
-        if magic != b"SDX3" or not 0 < offset <= covered_end - count * SIDX_ROW.size:
-            return False
-        handle.seek(offset)
-        region = handle.read(size - offset)
+    size = fs.size(path)
+    if size < SIDX_TRAILER.size + SIDX_CRC.size:
+        return False
+    offset, count, magic = SIDX_TRAILER.unpack(
+        fs.read(path, size - SIDX_TRAILER.size, SIDX_TRAILER.size)
+    )
+    covered_end = size - SIDX_TRAILER.size - SIDX_CRC.size
+    if magic != b"SDX3" or not 0 < offset <= covered_end - count * SIDX_ROW.size:
+        return False
+    region = fs.read(path, offset, size - offset)
+    if len(region) != size - offset:
+        return False
     crc: int = SIDX_CRC.unpack_from(region, covered_end - offset)[0]
     return zlib.crc32(region[: covered_end - offset]) == crc
 

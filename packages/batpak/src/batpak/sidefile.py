@@ -7,12 +7,12 @@ directory fsync, so a crash leaves either the old file or the new one.
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
 
 from batpak.errors import FutureVersion, SideFileCorrupt
+from batpak.fs import OS_FS, StoreFs
 
 PREFIX = struct.Struct("<6sHI")
 
@@ -36,24 +36,18 @@ def unwrap(path: Path, data: bytes, magic: bytes, max_version: int) -> tuple[int
     return version, body
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def fsync_dir(directory: Path, fs: StoreFs = OS_FS) -> None:
+    fs.sync_dir(directory)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, fs: StoreFs = OS_FS) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves the old or the new contents."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    handle = fs.create(tmp, exclusive=False)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        handle.write(data)
+        handle.sync()
     finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+        handle.close()
+    fs.replace(tmp, path)
+    fs.sync_dir(path.parent)

@@ -25,10 +25,10 @@ from batpak import (
     StoreConfig,
     WaitTimeout,
 )
+from batpak import fs as store_fs
 from batpak.kinds import EventKind
-from batpak.store import _segments
 
-SEGMENT_OS: ModuleType = vars(_segments)["os"]  # what segment syncs call
+SEGMENT_OS: ModuleType = vars(store_fs)["os"]  # what segment syncs call (batpak.fs)
 KIND = EventKind.custom(0xE, 0xB20)
 MARKS = ("accepted", "written", "durable", "visible")
 

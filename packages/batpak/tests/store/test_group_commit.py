@@ -27,11 +27,11 @@ from batpak import (
     StoreConfig,
     WriterCrashed,
 )
+from batpak import fs as store_fs
 from batpak.errors import IdempotencyRequired
 from batpak.kinds import EventKind
-from batpak.store import _segments
 
-SEGMENT_OS: ModuleType = vars(_segments)["os"]  # what segment syncs call
+SEGMENT_OS: ModuleType = vars(store_fs)["os"]  # what segment syncs call (batpak.fs)
 KIND = EventKind.custom(0xE, 0xB10)
 THREADS = 32
 PER_THREAD = 20

@@ -14,6 +14,7 @@ import msgspec
 
 from batpak import canonical
 from batpak.errors import FailClosedError, FutureVersion, SideFileCorrupt, StoreMetadataCorrupt
+from batpak.fs import OS_FS, StoreFs
 from batpak.ids import uuid7
 from batpak.kinds import is_reserved
 from batpak.sidefile import unwrap, wrap, write_atomic
@@ -89,10 +90,10 @@ class IdempImage(msgspec.Struct):
     entries: list[IdempEntry] = msgspec.field(default_factory=list)
 
 
-def read_meta(directory: Path) -> StoreMeta | None:
+def read_meta(directory: Path, fs: StoreFs = OS_FS) -> StoreMeta | None:
     path = directory / META_NAME
     try:
-        data = path.read_bytes()
+        data = fs.read(path)
     except FileNotFoundError:
         return None
     _, body = unwrap(path, data, META_MAGIC, META_VERSION)
@@ -105,41 +106,45 @@ def read_meta(directory: Path) -> StoreMeta | None:
     return meta
 
 
-def write_meta(directory: Path, meta: StoreMeta) -> None:
-    write_atomic(directory / META_NAME, wrap(META_MAGIC, META_VERSION, canonical.encode(meta)))
+def write_meta(directory: Path, meta: StoreMeta, fs: StoreFs = OS_FS) -> None:
+    data = wrap(META_MAGIC, META_VERSION, canonical.encode(meta))
+    write_atomic(directory / META_NAME, data, fs)
 
 
-def load_or_mint_meta(directory: Path, writable: bool, clock_us: int) -> StoreMeta | None:
+def load_or_mint_meta(
+    directory: Path, writable: bool, clock_us: int, fs: StoreFs = OS_FS
+) -> StoreMeta | None:
     """The store's metadata; a writable open of a store without any mints it."""
-    meta = read_meta(directory)
+    meta = read_meta(directory, fs)
     if meta is not None:
         return meta
-    if _idemp_version(directory) >= 2:
+    if _idemp_version(directory, fs) >= 2:
         raise StoreMetadataCorrupt(
             "store.meta is missing but index.idemp v2 needs it; refusing to re-mint"
         )
     if not writable:
         return None
     meta = StoreMeta(uuid7(clock_us).to_bytes(16, "big"), None, None)
-    write_meta(directory, meta)
+    write_meta(directory, meta, fs)
     return meta
 
 
-def _idemp_version(directory: Path) -> int:
+def _idemp_version(directory: Path, fs: StoreFs) -> int:
     try:
-        with open(directory / IDEMP_NAME, "rb") as handle:
-            head = handle.read(8)
+        head = fs.read(directory / IDEMP_NAME, 0, 8)
     except FileNotFoundError:
         return 0
     return int.from_bytes(head[6:8], "little") if len(head) == 8 else 0
 
 
-def load_idempotency(directory: Path, meta: StoreMeta | None) -> dict[int, IdempEntry]:
+def load_idempotency(
+    directory: Path, meta: StoreMeta | None, fs: StoreFs = OS_FS
+) -> dict[int, IdempEntry]:
     """Admit ``index.idemp`` against ``store.meta``'s expectation, or refuse with a typed error."""
     path = directory / IDEMP_NAME
     expected = meta.idemp_authority if meta is not None else None
     try:
-        data = path.read_bytes()
+        data = fs.read(path)
     except FileNotFoundError:
         if expected is not None and expected.current_image_id is not None:
             raise IdempotencyAuthorityError(
@@ -181,6 +186,7 @@ def publish_idempotency(
     entries: dict[int, IdempEntry],
     clock_us: int,
     commit: CompactionCommit | None = None,
+    fs: StoreFs = OS_FS,
 ) -> StoreMeta:
     """Publish the image (and a compaction commit) atomically; return the new store.meta."""
     user = [e for e in entries.values() if not is_reserved(e.kind)]
@@ -190,8 +196,8 @@ def publish_idempotency(
             if commit is not None:
                 commit.authority_image_id = uuid7(clock_us).to_bytes(16, "big")
             meta = StoreMeta(meta.lineage, None, commit or meta.last_compaction_commit)
-            write_meta(directory, meta)
-        path.unlink(missing_ok=True)
+            write_meta(directory, meta, fs)
+        fs.remove(path)
         return meta
     top = max(user, key=lambda e: e.recorded_global_sequence)
     anchor = Anchor(top.recorded_global_sequence, top.event_id, top.content_hash)
@@ -202,6 +208,7 @@ def publish_idempotency(
         StoreMeta(
             meta.lineage, IdempAuthority(current, pending, anchor), meta.last_compaction_commit
         ),
+        fs,
     )
     image = IdempImage(
         meta.lineage,
@@ -211,7 +218,7 @@ def publish_idempotency(
         anchor,
         list(entries.values()),
     )
-    write_atomic(path, wrap(IDEMP_MAGIC, IDEMP_VERSION, canonical.encode(image)))
+    write_atomic(path, wrap(IDEMP_MAGIC, IDEMP_VERSION, canonical.encode(image)), fs)
     if commit is not None:
         commit.authority_image_id = pending
     final = StoreMeta(
@@ -219,5 +226,5 @@ def publish_idempotency(
         IdempAuthority(pending, None, anchor),
         commit or meta.last_compaction_commit,
     )
-    write_meta(directory, final)
+    write_meta(directory, final, fs)
     return final

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 
+from batpak.fs import OS_FS, StoreFs
 from batpak.sidefile import PREFIX, write_atomic
 from batpak.store._entry import IndexEntry
 
@@ -121,7 +122,7 @@ class ColumnBase:
         header = Header(count, next_sequence, segments, list(strings), extensions, groups)
         return cls(header, cols, {name: b"".join(parts) for name, parts in blobs.items()})
 
-    def write(self, directory: Path) -> None:
+    def write(self, directory: Path, fs: StoreFs = OS_FS) -> None:
         header = msgspec.msgpack.encode(
             Header(
                 self.count,
@@ -137,13 +138,15 @@ class ColumnBase:
         parts.append(self._rows.tobytes())
         parts += [self._blobs[name] for name, _ in _BLOBS]
         body = b"".join(parts)
-        write_atomic(directory / NAME, PREFIX.pack(MAGIC, VERSION, zlib.crc32(body)) + body)
+        write_atomic(directory / NAME, PREFIX.pack(MAGIC, VERSION, zlib.crc32(body)) + body, fs)
 
     @classmethod
-    def load(cls, directory: Path, segments: list[tuple[int, int]]) -> ColumnBase | None:
+    def load(
+        cls, directory: Path, segments: list[tuple[int, int]], fs: StoreFs = OS_FS
+    ) -> ColumnBase | None:
         """The stored base if it is intact and every segment it covers is unchanged."""
         try:
-            data = (directory / NAME).read_bytes()
+            data = fs.read(directory / NAME)
         except FileNotFoundError:
             return None
         if len(data) < PREFIX.size:

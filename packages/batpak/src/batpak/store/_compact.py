@@ -10,7 +10,6 @@ to the old generation or the new one, never a mix.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,10 @@ import msgspec
 
 from batpak import canonical
 from batpak.errors import FailClosedError, FutureVersion, SideFileCorrupt
+from batpak.fs import OS_FS, ReadFile, StoreFs
 from batpak.ids import uuid7
 from batpak.segment import encode_footer, encode_header, segment_name
-from batpak.sidefile import fsync_dir, unwrap, wrap, write_atomic
+from batpak.sidefile import unwrap, wrap, write_atomic
 from batpak.store._authority import (
     CompactionCommit,
     IdempEntry,
@@ -30,7 +30,7 @@ from batpak.store._authority import (
 )
 from batpak.store._entry import IndexEntry
 from batpak.store._recover import list_segments
-from batpak.store._segments import sidx_row, write_all
+from batpak.store._segments import sidx_row
 
 PENDING_NAME = "compaction.pending"
 ACCELERATORS = ("index.cols", "index.fbati", "index.ckpt")
@@ -71,16 +71,18 @@ def _staged(directory: Path, segment_id: int) -> Path:
     return directory / (segment_name(segment_id) + ".compact-new")
 
 
-def _clear_marker(directory: Path) -> None:
-    (directory / PENDING_NAME).unlink(missing_ok=True)
-    fsync_dir(directory)
+def _clear_marker(directory: Path, fs: StoreFs) -> None:
+    fs.remove(directory / PENDING_NAME)
+    fs.sync_dir(directory)
 
 
-def resolve_pending(directory: Path, meta: StoreMeta | None, writable: bool) -> bool:
+def resolve_pending(
+    directory: Path, meta: StoreMeta | None, writable: bool, fs: StoreFs = OS_FS
+) -> bool:
     """Finish or undo an interrupted compaction; True when a repair ran."""
     path = directory / PENDING_NAME
     try:
-        data = path.read_bytes()
+        data = fs.read(path)
     except FileNotFoundError:
         return False
     if not writable:
@@ -107,28 +109,28 @@ def resolve_pending(directory: Path, meta: StoreMeta | None, writable: bool) -> 
     ):
         retire = [directory / segment_name(i) for i in marker.source_segment_ids if i != merged]
         retire.append(src)
-        if final.exists():
+        if fs.exists(final):
             retire.append(staged)
-        elif staged.exists():
-            os.replace(staged, final)
-            fsync_dir(directory)
+        elif fs.exists(staged):
+            fs.replace(staged, final)
+            fs.sync_dir(directory)
         else:
             raise CompactionRecoveryRefused(f"merged segment {merged} is missing")
         for stale in retire:
-            stale.unlink(missing_ok=True)
+            fs.remove(stale)
     else:
-        if src.exists() and final.exists():
+        if fs.exists(src) and fs.exists(final):
             raise CompactionRecoveryRefused(f"both {src.name} and {final.name} exist")
-        if src.exists():
-            os.replace(src, final)
-        elif not final.exists():
+        if fs.exists(src):
+            fs.replace(src, final)
+        elif not fs.exists(final):
             raise CompactionRecoveryRefused(f"source segment {merged} is missing")
         for other in marker.source_segment_ids:
-            if not (directory / segment_name(other)).exists():
+            if not fs.exists(directory / segment_name(other)):
                 raise CompactionRecoveryRefused(f"source segment {other} is missing")
-        staged.unlink(missing_ok=True)
-    fsync_dir(directory)
-    _clear_marker(directory)
+        fs.remove(staged)
+    fs.sync_dir(directory)
+    _clear_marker(directory, fs)
     return True
 
 
@@ -142,9 +144,10 @@ def compact(
     min_segments: int,
     clock_us: Callable[[], int],
     hook: Hook,
+    fs: StoreFs = OS_FS,
 ) -> tuple[CompactionResult, list[IndexEntry] | None, StoreMeta]:
     """Merge every sealed segment; return the result, the new entries and the new meta."""
-    sealed = [i for i, _ in list_segments(directory) if i < active_id]
+    sealed = [i for i, _ in list_segments(directory, fs) if i < active_id]
     if len(sealed) < min_segments:
         return CompactionResult("skipped"), None, meta
     merged = sealed[0]
@@ -157,11 +160,13 @@ def compact(
         sealed,
         uuid7(clock_us()).to_bytes(16, "big"),
     )
-    before = sum((directory / segment_name(i)).stat().st_size for i in sealed)
+    before = sum(fs.size(directory / segment_name(i)) for i in sealed)
     for accelerator in ACCELERATORS:  # they describe the old layout; reopen rebuilds
-        (directory / accelerator).unlink(missing_ok=True)
+        fs.remove(directory / accelerator)
     write_atomic(
-        directory / PENDING_NAME, wrap(PENDING_MAGIC, PENDING_VERSION, canonical.encode(marker))
+        directory / PENDING_NAME,
+        wrap(PENDING_MAGIC, PENDING_VERSION, canonical.encode(marker)),
+        fs,
     )
     hook("marker_written")
     final, src, staged = (
@@ -169,39 +174,39 @@ def compact(
         _src(directory, merged),
         _staged(directory, merged),
     )
-    src.unlink(missing_ok=True)
-    os.replace(final, src)
-    fsync_dir(directory)
+    fs.remove(src)
+    fs.replace(final, src)
+    fs.sync_dir(directory)
     hook("source_renamed")
     try:
-        kept, dropped, rest = _stage(directory, merged, sources, entries, retain, clock_us)
+        kept, dropped, rest = _stage(directory, merged, sources, entries, retain, clock_us, fs)
         hook("staged_written")
         survivors = {e.event_id for e in kept}
         for key, record in keys.items():
             if key not in survivors and record.disk_pos_segment in sources:
                 record.event_evicted = True
         commit = CompactionCommit(compaction_id, b"", merged, sealed)
-        meta = publish_idempotency(directory, meta, keys, clock_us(), commit)
+        meta = publish_idempotency(directory, meta, keys, clock_us(), commit, fs)
     except Exception:
-        staged.unlink(missing_ok=True)
-        os.replace(src, final)
-        fsync_dir(directory)
-        _clear_marker(directory)
+        fs.remove(staged)
+        fs.replace(src, final)
+        fs.sync_dir(directory)
+        _clear_marker(directory, fs)
         raise
     hook("committed")
-    os.replace(staged, final)
-    fsync_dir(directory)
+    fs.replace(staged, final)
+    fs.sync_dir(directory)
     hook("renamed")
     for segment_id in sealed[1:]:
-        (directory / segment_name(segment_id)).unlink(missing_ok=True)
-    src.unlink(missing_ok=True)
-    fsync_dir(directory)
+        fs.remove(directory / segment_name(segment_id))
+    fs.remove(src)
+    fs.sync_dir(directory)
     hook("sources_removed")
-    _clear_marker(directory)
+    _clear_marker(directory, fs)
     result = CompactionResult(
         "performed",
         segments_removed=len(sealed) - 1,
-        bytes_reclaimed=max(before - final.stat().st_size, 0),
+        bytes_reclaimed=max(before - fs.size(final), 0),
         merged_segment_id=merged,
         events_dropped=dropped,
     )
@@ -215,18 +220,19 @@ def _stage(
     entries: list[IndexEntry],
     retain: Retain | None,
     clock_us: Callable[[], int],
+    fs: StoreFs,
 ) -> tuple[list[IndexEntry], int, list[IndexEntry]]:
     """Write the merged segment under its staged name; surviving frames keep their bytes."""
     header = encode_header(merged, max(clock_us(), 0) * 1000)
     kept: list[IndexEntry] = []
     rest: list[IndexEntry] = []
     dropped = 0
-    handles: dict[int, int] = {}
+    handles: dict[int, ReadFile] = {}
     staged = _staged(directory, merged)
-    staged.unlink(missing_ok=True)
-    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fs.remove(staged)
+    out = fs.create(staged, exclusive=True)
     try:
-        write_all(fd, header)
+        out.write(header)
         offset = len(header)
         for entry in entries:
             if entry.segment_id not in sources:
@@ -241,17 +247,17 @@ def _stage(
                     if entry.segment_id == merged
                     else (directory / segment_name(entry.segment_id))
                 )
-                handles[entry.segment_id] = os.open(path, os.O_RDONLY)
-            frame = os.pread(handles[entry.segment_id], entry.length, entry.offset)
+                handles[entry.segment_id] = fs.open_read(path)
+            frame = handles[entry.segment_id].pread(entry.length, entry.offset)
             if len(frame) != entry.length:
                 raise OSError(f"short read of segment {entry.segment_id} at {entry.offset}")
-            write_all(fd, frame)
+            out.write(frame)
             kept.append(msgspec.structs.replace(entry, segment_id=merged, offset=offset))
             offset += entry.length
-        write_all(fd, encode_footer([sidx_row(e) for e in kept], offset))
-        os.fsync(fd)
+        out.write(encode_footer([sidx_row(e) for e in kept], offset))
+        out.sync()
     finally:
-        os.close(fd)
+        out.close()
         for handle in handles.values():
-            os.close(handle)
+            handle.close()
     return kept, dropped, rest

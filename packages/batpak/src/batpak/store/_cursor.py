@@ -15,6 +15,7 @@ import msgspec
 
 from batpak.coordinate import Region
 from batpak.errors import FailClosedError, InvalidCoordinate, StoreClosed
+from batpak.fs import OS_FS, StoreFs
 from batpak.sidefile import write_atomic
 from batpak.store._index import Index, IndexEntry
 
@@ -65,9 +66,15 @@ class Cursor:
     """Delivers a region's events in commit order; ``commit()`` makes progress durable."""
 
     def __init__(
-        self, index: Index, region: Region, path: Path | None, release: threading.Lock | None
+        self,
+        index: Index,
+        region: Region,
+        path: Path | None,
+        release: threading.Lock | None,
+        fs: StoreFs = OS_FS,
     ) -> None:
         self._index = index
+        self._fs = fs
         self.region = region
         self._path = path
         self._release = release
@@ -75,9 +82,9 @@ class Cursor:
         self._delivered: int | None = None
         self._committed: int | None = None
         self._closed = False
-        if path is not None and path.exists():
+        if path is not None and fs.exists(path):
             try:
-                saved = msgspec.msgpack.decode(path.read_bytes(), type=CursorCheckpoint)
+                saved = msgspec.msgpack.decode(fs.read(path), type=CursorCheckpoint)
             except msgspec.DecodeError as exc:
                 raise CursorCheckpointCorrupt(f"{path.name}: {exc}") from exc
             if saved.region_identity != self._identity:
@@ -111,8 +118,8 @@ class Cursor:
             return
         assert self._delivered is not None
         body = CursorCheckpoint(self._delivered, True, None, self._identity)
-        self._path.parent.mkdir(exist_ok=True)
-        write_atomic(self._path, msgspec.msgpack.encode(body))
+        self._fs.mkdir(self._path.parent)
+        write_atomic(self._path, msgspec.msgpack.encode(body), self._fs)
         self._committed = self._delivered
 
     def rewind(self) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import fcntl
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +10,9 @@ import msgspec
 
 from batpak import canonical
 from batpak.errors import FutureVersion, Io, SideFileCorrupt, StoreLocked
+from batpak.fs import OS_FS, Lock, StoreFs
 from batpak.segment import encode_footer, encode_header
-from batpak.sidefile import fsync_dir, unwrap
+from batpak.sidefile import unwrap
 from batpak.store._entry import IndexEntry
 from batpak.store._recover import Recovered
 from batpak.store._segments import sidx_row
@@ -21,23 +20,19 @@ from batpak.store._segments import sidx_row
 LOCK_NAME = ".batpak.lock"
 
 
-def acquire_lock(directory: Path, mode: str) -> int:
-    """Take the exclusive, non-blocking directory lock; the fd holds it until closed."""
+def acquire_lock(directory: Path, mode: str, fs: StoreFs = OS_FS) -> Lock:
+    """Take the exclusive, non-blocking directory lock, held until released."""
     try:
-        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        return fs.lock(directory / LOCK_NAME)
     except OSError as exc:
-        raise Io(f"cannot open lock file in {directory}: {exc}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise StoreLocked(str(directory), mode) from None
         raise Io(f"cannot lock {directory}: {exc}") from exc
-    return fd
 
 
-def seal_torn_segment(directory: Path, recovered: Recovered, created_ns: int) -> None:
+def seal_torn_segment(
+    directory: Path, recovered: Recovered, created_ns: int, fs: StoreFs = OS_FS
+) -> None:
     """Replace a newest segment that ends in torn bytes by its whole prefix plus a footer.
 
     The reference ignores a torn tail only on the newest segment, and every open adds a newer
@@ -53,22 +48,23 @@ def seal_torn_segment(directory: Path, recovered: Recovered, created_ns: int) ->
         return
     if last.header_ok:
         rows = [sidx_row(e) for e in recovered.entries if e.segment_id == last.segment_id]
-        with open(last.path, "rb") as handle:
-            whole = handle.read(last.frames_end) + encode_footer(rows, last.frames_end)
+        whole = fs.read(last.path, 0, last.frames_end) + encode_footer(rows, last.frames_end)
     else:
         header = encode_header(last.segment_id, created_ns)
         whole = header + encode_footer([], len(header))
     temporary = last.path.with_name(last.path.name + ".seal-tmp")
-    with open(temporary, "wb") as handle:
+    handle = fs.create(temporary, exclusive=False)
+    try:
         handle.write(whole)
-        handle.flush()
-        os.fsync(handle.fileno())
+        handle.sync()
+    finally:
+        handle.close()
     evidence = last.path.with_suffix(".torn")
-    if not evidence.exists():
-        os.link(last.path, evidence)
-    fsync_dir(directory)
-    os.replace(temporary, last.path)
-    fsync_dir(directory)
+    if not fs.exists(evidence):
+        fs.link(last.path, evidence)
+    fs.sync_dir(directory)
+    fs.replace(temporary, last.path)
+    fs.sync_dir(directory)
 
 
 def open_report(
@@ -98,19 +94,25 @@ def open_report(
     )
 
 
-def copy_prefix(source: Path, dest: Path, limit: int | None) -> None:
+def copy_prefix(source: Path, dest: Path, limit: int | None, fs: StoreFs = OS_FS) -> None:
     """Copy a file (or its first ``limit`` bytes) and fsync the copy."""
-    with open(source, "rb") as reader, open(dest, "wb") as writer:
-        remaining = limit
-        while remaining is None or remaining > 0:
-            chunk = reader.read(1 << 20 if remaining is None else min(1 << 20, remaining))
-            if not chunk:
-                break
-            writer.write(chunk)
-            if remaining is not None:
-                remaining -= len(chunk)
-        writer.flush()
-        os.fsync(writer.fileno())
+    reader = fs.open_read(source)
+    try:
+        writer = fs.create(dest, exclusive=False)
+        try:
+            offset = 0
+            while limit is None or offset < limit:
+                want = 1 << 20 if limit is None else min(1 << 20, limit - offset)
+                chunk = reader.pread(want, offset)
+                if not chunk:
+                    break
+                writer.write(chunk)
+                offset += len(chunk)
+            writer.sync()
+        finally:
+            writer.close()
+    finally:
+        reader.close()
 
 
 # The reference's other side files, which this implementation does not read. A version newer
@@ -122,11 +124,10 @@ _FOREIGN_SIDE_FILES = (
 )
 
 
-def refuse_future_side_files(directory: Path) -> None:
+def refuse_future_side_files(directory: Path, fs: StoreFs = OS_FS) -> None:
     for name, magic, newest in _FOREIGN_SIDE_FILES:
         try:
-            with open(directory / name, "rb") as handle:
-                head = handle.read(8)
+            head = fs.read(directory / name, 0, 8)
         except FileNotFoundError:
             continue
         if head[:6] == magic and int.from_bytes(head[6:8], "little") > newest:
@@ -156,12 +157,12 @@ class _HiddenRanges(msgspec.Struct):
     lane_ranges: list[_LaneRanges] = msgspec.field(default_factory=list)
 
 
-def hidden_filter(directory: Path) -> Callable[[IndexEntry], bool] | None:
+def hidden_filter(directory: Path, fs: StoreFs = OS_FS) -> Callable[[IndexEntry], bool] | None:
     """Which committed events readers must not see: the half-open global-sequence ranges of
     cancelled visibility fences that the reference records in ``visibility_ranges.fbv``."""
     path = directory / HIDDEN_NAME
     try:
-        data = path.read_bytes()
+        data = fs.read(path)
     except FileNotFoundError:
         return None
     try:

@@ -8,13 +8,13 @@ when there is one, and are otherwise synthesized as max_seen + 1 in log order.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from batpak.errors import CorruptSegment
 from batpak.event import ZERO_HASH
 from batpak.frame import ScanFrame
+from batpak.fs import OS_FS, StoreFs
 from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT, SYSTEM_OPEN_COMPLETED
 from batpak.segment import (
     Posture,
@@ -55,9 +55,9 @@ class Recovered:
     max_segment_id: int = 0
 
 
-def list_segments(directory: Path) -> list[tuple[int, Path]]:
+def list_segments(directory: Path, fs: StoreFs = OS_FS) -> list[tuple[int, Path]]:
     found = []
-    for name in os.listdir(directory):
+    for name in fs.listdir(directory):
         segment_id = parse_segment_id(name)
         if segment_id is not None:
             found.append((segment_id, directory / name))
@@ -160,15 +160,15 @@ def _opens_session(frame: ScanFrame) -> bool:
     )
 
 
-def segment_sizes(directory: Path) -> list[tuple[int, int]]:
-    return [(segment_id, path.stat().st_size) for segment_id, path in list_segments(directory)]
+def segment_sizes(directory: Path, fs: StoreFs = OS_FS) -> list[tuple[int, int]]:
+    return [(segment_id, fs.size(path)) for segment_id, path in list_segments(directory, fs)]
 
 
-def recover(directory: Path, base: ColumnBase | None = None) -> Recovered:
+def recover(directory: Path, base: ColumnBase | None = None, fs: StoreFs = OS_FS) -> Recovered:
     """Rebuild the committed, visible history from the segments the checkpoint ``base`` does
     not cover (every segment without one)."""
     replayer = _Replayer()
-    listed = list_segments(directory)
+    listed = list_segments(directory, fs)
     covered = dict(base.segments) if base is not None else {}
     if base is not None:
         replayer.out.next_sequence = base.next_sequence
@@ -176,13 +176,13 @@ def recover(directory: Path, base: ColumnBase | None = None) -> Recovered:
     scanned = [(i, path) for i, path in listed if i not in covered]
     # The reference trusts every footer's rows when every segment has a valid SDX3 footer,
     # and otherwise only rows that reach exactly to their footer (format.md §7.1).
-    all_trusted = all(has_trusted_footer(path) for _, path in scanned)
+    all_trusted = all(has_trusted_footer(path, fs) for _, path in scanned)
     for position, (segment_id, path) in enumerate(listed):
         if segment_id in covered:
             continue
         last = position == len(listed) - 1
         posture: Posture = "recover_torn_tail" if last else "fail_closed"
-        data = path.read_bytes()
+        data = fs.read(path)
         if not data and not last:
             raise CorruptSegment(segment_id, "sealed segment file is empty")
         replayer.out.segments.append(

@@ -2,92 +2,93 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
+from batpak.fs import OS_FS, ReadFile, StoreFs, WriteFile
 from batpak.segment import SidxRow, encode_footer, encode_header, segment_name
-from batpak.sidefile import fsync_dir
 from batpak.store._entry import IndexEntry
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class ActiveSegment:
     """The one segment the writer appends to; it remembers rows for its SIDX footer."""
 
-    def __init__(self, directory: Path, segment_id: int, created_ns: int) -> None:
+    def __init__(
+        self, directory: Path, segment_id: int, created_ns: int, fs: StoreFs = OS_FS
+    ) -> None:
         self.segment_id = segment_id
         self.path = directory / segment_name(segment_id)
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        self.fs = fs
+        self.file: WriteFile | None = fs.create(self.path, exclusive=True)
+        header = encode_header(segment_id, created_ns)
         try:
-            write_all(self.fd, encode_header(segment_id, created_ns))
-            os.fsync(self.fd)
-            fsync_dir(directory)
+            self.file.write(header)
+            self.file.sync()
+            fs.sync_dir(directory)
         except BaseException:
-            os.close(self.fd)
+            self.close()
             raise
-        self.size = os.fstat(self.fd).st_size
+        self.size = len(header)
         self.rows: list[SidxRow] = []
 
     def append(self, frame: bytes) -> int:
         """Write one whole frame; return its offset."""
         offset = self.size
-        write_all(self.fd, frame)
+        assert self.file is not None, "the segment is closed"
+        self.file.write(frame)
         self.size += len(frame)
         return offset
 
     def sync(self, data_only: bool) -> None:
-        (os.fdatasync if data_only else os.fsync)(self.fd)
+        assert self.file is not None, "the segment is closed"
+        self.file.sync(data_only)
 
     def seal(self) -> None:
         """Append the SDX3 footer, sync and close. The segment is never written again."""
-        write_all(self.fd, encode_footer(self.rows, self.size))
-        os.fsync(self.fd)
+        assert self.file is not None, "the segment is closed"
+        self.file.write(encode_footer(self.rows, self.size))
+        self.file.sync()
         self.close()
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        if self.file is not None:
+            file, self.file = self.file, None
+            file.close()
 
 
 class ReadHandles:
-    """Read-only descriptors per segment, shared by reader threads (``os.pread`` is safe)."""
+    """Read handles per segment, shared by reader threads (positional reads are safe)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, fs: StoreFs = OS_FS) -> None:
         self._directory = directory
-        self._fds: dict[int, int] = {}
+        self._fs = fs
+        self._files: dict[int, ReadFile] = {}
         self._lock = threading.Lock()
 
     def read(self, segment_id: int, offset: int, length: int) -> bytes:
-        fd = self._fds.get(segment_id)
-        if fd is None:
+        file = self._files.get(segment_id)
+        if file is None:
             with self._lock:
-                fd = self._fds.get(segment_id)
-                if fd is None:
-                    fd = os.open(self._directory / segment_name(segment_id), os.O_RDONLY)
-                    self._fds[segment_id] = fd
-        data = os.pread(fd, length, offset)
+                file = self._files.get(segment_id)
+                if file is None:
+                    file = self._fs.open_read(self._directory / segment_name(segment_id))
+                    self._files[segment_id] = file
+        data = file.pread(length, offset)
         if len(data) != length:
             raise OSError(f"short read of segment {segment_id} at {offset}")
         return data
 
     def forget(self, segment_ids: set[int]) -> None:
-        """Drop cached descriptors of files that compaction replaced or removed."""
+        """Drop cached handles of files that compaction replaced or removed."""
         with self._lock:
-            for segment_id in segment_ids & self._fds.keys():
-                os.close(self._fds.pop(segment_id))
+            for segment_id in segment_ids & self._files.keys():
+                self._files.pop(segment_id).close()
 
     def close(self) -> None:
         with self._lock:
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
+            for file in self._files.values():
+                file.close()
+            self._files.clear()
 
 
 def sidx_row(entry: IndexEntry) -> SidxRow:

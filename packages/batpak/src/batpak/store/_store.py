@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ import msgspec
 
 from batpak import canonical
 from batpak.batch import BatchAppendItem, PriorItem
-from batpak.config import StoreConfig
+from batpak.config import StoreConfig, system_clock_us
 from batpak.coordinate import Coordinate, Region
 from batpak.errors import (
     BatchTooLarge,
@@ -40,6 +41,7 @@ from batpak.errors import (
 from batpak.event import ZERO_HASH, DagPosition, Event, EventHeader, HashChain, StoredEvent
 from batpak.frame import FrameDecodeError, decode_body
 from batpak.frontier import ORIGIN, Frontier, HlcPoint, Watermark, Watermarks
+from batpak.fs import Lock
 from batpak.kinds import SYSTEM_OPEN_COMPLETED, EventKind, is_reserved
 from batpak.options import DEFAULT_OPTIONS, AppendOptions
 from batpak.payload import kind_of, verify_registry, version_of
@@ -53,7 +55,6 @@ from batpak.receipt import (
     encode_extensions,
     verify_receipt_claim,
 )
-from batpak.sidefile import fsync_dir
 from batpak.store._authority import (
     IdempEntry,
     StoreMeta,
@@ -67,6 +68,9 @@ from batpak.store._columns import ColumnBase
 from batpak.store._compact import CompactionResult, resolve_pending
 from batpak.store._compact import compact as compact_segments
 from batpak.store._cursor import Cursor, check_checkpoint_id
+from batpak.store._fence import VisibilityFence, copy_cancelled, refuse_open_fence
+from batpak.store._fork import ForkReport, check_destination, fork_directory
+from batpak.store._import import ImportOptions, ImportReport, ImportSelector, import_events
 from batpak.store._index import Index, IndexEntry
 from batpak.store._lifecycle import (
     acquire_lock,
@@ -106,13 +110,13 @@ class Store:
     def __init__(
         self,
         config: StoreConfig,
-        lock_fd: int,
+        lock: Lock,
         index: Index,
         meta: StoreMeta | None,
         keys: dict[int, IdempEntry],
     ) -> None:
         self._config = config
-        self._lock_fd = lock_fd
+        self._lock = lock
         self._index = index
         self._writer: Writer | None = None
         self._meta = meta
@@ -121,42 +125,45 @@ class Store:
         self._signer = Signer(config.signing_keys)
         self._hub = Hub()
         self._cursor_claims: dict[str, threading.Lock] = {}
-        self._reads = ReadHandles(config.path)
+        self._reads = ReadHandles(config.path, config.fs)
         self._closed = False
         self._close_lock = threading.Lock()
+        self._fence_tokens = itertools.count(1)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
     def open(cls, config: StoreConfig) -> Store:
         """Open (creating if needed) a store for writing; appends a durable OPEN_COMPLETED."""
-        started = time.monotonic_ns()
+        now_us = _stopwatch(config)
+        started = now_us()
         if config.event_payload_validation == "fail_fast":
             verify_registry()
+        fs, path = config.fs, config.path
         try:
-            config.path.mkdir(parents=True, exist_ok=True)
+            fs.mkdir(path)
         except OSError as exc:
-            raise Io(f"cannot create store directory {config.path}: {exc}") from exc
-        lock_fd = acquire_lock(config.path, "read_write")
+            raise Io(f"cannot create store directory {path}: {exc}") from exc
+        lock = acquire_lock(path, "read_write", fs)
         opened: Store | None = None
         try:
-            refuse_future_side_files(config.path)
-            repaired = resolve_pending(config.path, read_meta(config.path), writable=True)
-            plan_start = time.monotonic_ns()
-            base = None if repaired else ColumnBase.load(config.path, segment_sizes(config.path))
-            recovered = recover(config.path, base)
-            plan_us = (time.monotonic_ns() - plan_start) // 1000
-            seal_torn_segment(config.path, recovered, max(config.clock(), 0) * 1000)
-            meta = load_or_mint_meta(config.path, True, config.clock())
-            keys = load_idempotency(config.path, meta)
-            restore_start = time.monotonic_ns()
+            refuse_future_side_files(path, fs)
+            repaired = resolve_pending(path, read_meta(path, fs), True, fs)
+            plan_start = now_us()
+            base = None if repaired else ColumnBase.load(path, segment_sizes(path, fs), fs)
+            recovered = recover(path, base, fs)
+            plan_us = max(now_us() - plan_start, 0)
+            seal_torn_segment(path, recovered, max(config.clock(), 0) * 1000, fs)
+            meta = load_or_mint_meta(path, True, config.clock(), fs)
+            keys = load_idempotency(path, meta, fs)
+            restore_start = now_us()
             index = Index(base)
-            index.insert(_visible(config.path, recovered.entries))
-            restore_us = (time.monotonic_ns() - restore_start) // 1000
+            index.insert(_visible(config, recovered.entries))
+            restore_us = max(now_us() - restore_start, 0)
             segment = ActiveSegment(
-                config.path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000
+                path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000, fs
             )
-            store = opened = cls(config, lock_fd, index, meta, keys)
+            store = opened = cls(config, lock, index, meta, keys)
             store._writer = Writer(
                 config,
                 index,
@@ -167,7 +174,7 @@ class Store:
                 store._hub.publish,
                 keys,
             )
-            elapsed_us = (time.monotonic_ns() - started) // 1000
+            elapsed_us = max(now_us() - started, 0)
             report = open_report(
                 "Checkpoint" if base else "Rebuild",
                 base.count if base else len(recovered.entries),
@@ -176,33 +183,38 @@ class Store:
                 (plan_us, 0, restore_us, 0),
             )
             store._append_open_completed(report)
-        except BaseException:
+        except BaseException as exc:
             if opened is not None and opened._writer is not None:
                 with contextlib.suppress(StoreError):
                     opened._writer.stop(Abandon())  # no half-open store keeps a writer
-            os.close(lock_fd)
+            lock.release()
+            if isinstance(exc, OSError):  # a failed read or write is typed, never raw
+                raise Io(f"cannot open store {path}: {exc}") from exc
             raise
         return store
 
     @classmethod
     def open_read_only(cls, config: StoreConfig) -> Store:
         """Open without a writer and without side effects; the lock is still exclusive."""
-        if not config.path.is_dir():
-            raise Io(f"store directory {config.path} does not exist")
-        lock_fd = acquire_lock(config.path, "read_only")
+        fs, path = config.fs, config.path
+        if not fs.is_dir(path):
+            raise Io(f"store directory {path} does not exist")
+        lock = acquire_lock(path, "read_only", fs)
         try:
-            refuse_future_side_files(config.path)
-            meta = load_or_mint_meta(config.path, False, config.clock())
-            resolve_pending(config.path, meta, writable=False)
-            base = ColumnBase.load(config.path, segment_sizes(config.path))
-            recovered = recover(config.path, base)
-            keys = load_idempotency(config.path, meta)
+            refuse_future_side_files(path, fs)
+            meta = load_or_mint_meta(path, False, config.clock(), fs)
+            resolve_pending(path, meta, False, fs)
+            base = ColumnBase.load(path, segment_sizes(path, fs), fs)
+            recovered = recover(path, base, fs)
+            keys = load_idempotency(path, meta, fs)
             index = Index(base)
-            index.insert(_visible(config.path, recovered.entries))
-        except BaseException:
-            os.close(lock_fd)
+            index.insert(_visible(config, recovered.entries))
+        except BaseException as exc:
+            lock.release()
+            if isinstance(exc, OSError):
+                raise Io(f"cannot open store {path}: {exc}") from exc
             raise
-        return cls(config, lock_fd, index, meta, keys)
+        return cls(config, lock, index, meta, keys)
 
     def _append_open_completed(self, report: bytes) -> None:
         # The OPEN HLC never regresses below what was recovered (INV-FRONTIER-OPEN-MONOTONIC).
@@ -228,22 +240,29 @@ class Store:
             if self._closed:
                 return
             self._closed = True
+            config = self._config
             try:
                 if self._writer is not None:
                     self._writer.stop(Close())
                     ColumnBase.build(
                         self._index.everything(),
                         self._writer.next_sequence,
-                        segment_sizes(self._config.path),
-                    ).write(self._config.path)
+                        segment_sizes(config.path, config.fs),
+                    ).write(config.path, config.fs)
                     if self._meta is not None:
                         self._meta = publish_idempotency(
-                            self._config.path, self._meta, self._keys, self._config.clock()
+                            config.path,
+                            self._meta,
+                            self._keys,
+                            config.clock(),
+                            fs=config.fs,
                         )
+            except OSError as exc:
+                raise Io(f"cannot close store {config.path}: {exc}") from exc
             finally:
                 self._hub.close()
                 self._reads.close()
-                os.close(self._lock_fd)
+                self._lock.release()
 
     def _abandon(self) -> None:
         """Test seam: stop as a crash would (no CLOSE, no footer, no fsync), then unlock.
@@ -257,7 +276,7 @@ class Store:
                 self._writer.stop(Abandon())
             self._hub.close()
             self._reads.close()
-            os.close(self._lock_fd)
+            self._lock.release()
 
     def compact(
         self,
@@ -277,6 +296,7 @@ class Store:
 
         def run(writer: Writer) -> CompactionResult:
             assert self._meta is not None
+            refuse_open_fence(writer.fence, "compaction")
             entries = self._index.query(Region.all())
             result, fresh, self._meta = compact_segments(
                 config.path,
@@ -288,6 +308,7 @@ class Store:
                 min_segments,
                 config.clock,
                 _hook or (lambda step: None),
+                config.fs,
             )
             if fresh is not None:
                 writer.replace_index(fresh)
@@ -300,22 +321,82 @@ class Store:
         """Copy the live store into ``dest`` (new or empty): an openable copy with the same
         identity, taken between appends."""
         target = Path(dest)
-        if target.exists() and any(target.iterdir()):
+        fs = self._config.fs
+        if fs.is_dir(target) and fs.listdir(target):
             raise Configuration(f"snapshot destination {target} is not empty")
 
         def run(writer: Writer) -> Path:
             assert self._meta is not None
-            target.mkdir(parents=True, exist_ok=True)
+            refuse_open_fence(writer.fence, "a snapshot")
+            fs.mkdir(target)
             active = writer.segment
-            for segment_id, path in list_segments(self._config.path):
+            for segment_id, path in list_segments(self._config.path, fs):
                 limit = active.size if segment_id == active.segment_id else None
-                copy_prefix(path, target / path.name, limit)
-            publish_idempotency(target, self._meta, self._keys, self._config.clock())
-            write_meta(target, read_meta(target) or self._meta)
-            fsync_dir(target)
+                copy_prefix(path, target / path.name, limit, fs)
+            publish_idempotency(target, self._meta, self._keys, self._config.clock(), fs=fs)
+            write_meta(target, read_meta(target, fs) or self._meta, fs)
+            copy_cancelled(self._config.path, target, fs)
+            fs.sync_dir(target)
             return target
 
         return self._exclusive(run)
+
+    def begin_visibility_fence(self) -> VisibilityFence:
+        """Open the store's one visibility fence: from now until its ``commit()`` every write
+        is durable but hidden from every read; ``cancel()`` keeps them hidden for good.
+        ``VisibilityFenceActive`` if a fence is already open."""
+        token = next(self._fence_tokens)
+        self._exclusive(lambda writer: writer.begin_fence(token))
+
+        def finish(token: int, publish: bool) -> None:
+            self._exclusive(lambda writer: writer.end_fence(token, publish))
+
+        return VisibilityFence(token, finish)
+
+    def fork(self, dest: str | os.PathLike[str]) -> Path:
+        """Fork the live store into ``dest`` (new or empty), not opened; see
+        ``fork_with_evidence``."""
+        return self.fork_with_evidence(dest).path
+
+    def fork_with_evidence(self, dest: str | os.PathLike[str]) -> ForkReport:
+        """Fork the live store into ``dest`` (new or empty): sealed segments hard-linked (or
+        copied), the active segment, idempotency image, hidden ranges, a pending compaction
+        marker and ``store.meta`` copied. The fork keeps this store's identity and is fully
+        independent afterwards; it is not opened. Refused during a visibility fence, for the
+        source itself, a non-empty destination or a symlink; a failure publishes nothing."""
+        target = Path(dest)
+        config = self._config
+        check_destination(config.path, target, config.fs)
+        token = next(self._fence_tokens)
+
+        def run(writer: Writer) -> ForkReport:
+            assert self._meta is not None
+            refuse_open_fence(writer.fence, "a fork")
+            self._meta = publish_idempotency(
+                config.path, self._meta, self._keys, config.clock(), fs=config.fs
+            )
+            active = writer.segment
+            return fork_directory(
+                config.path, target, active.segment_id, active.size, token, config.fs
+            )
+
+        return self._exclusive(run)
+
+    def import_events(
+        self,
+        source: Store,
+        selector: ImportSelector,
+        options: ImportOptions,
+    ) -> ImportReport:
+        """Re-apply ``source``'s visible events here (``source`` may be this store): new ids,
+        sequences and chain links; the same coordinates, kinds, payload bytes, content hashes
+        and correlation ids; no causation; a ``batpak.import.provenance`` extension. Importing
+        an event twice under one namespace is a no-op."""
+        return import_events(self, source, selector, options)
+
+    def _knows_key(self, key: int) -> bool:
+        """Whether an idempotency key is already recorded (or visible as an event id)."""
+        return key in self._keys or self._index.get(key) is not None
 
     def _exclusive(self, fn: Callable[[Writer], T]) -> T:
         command = Exclusive(fn)
@@ -624,9 +705,8 @@ class Store:
         if not claim.acquire(blocking=False):
             raise Configuration(f"checkpoint id {checkpoint_id!r} is already in use")
         try:
-            return Cursor(
-                self._index, region, self._config.path / "cursors" / f"{checkpoint_id}.ckpt", claim
-            )
+            path = self._config.path / "cursors" / f"{checkpoint_id}.ckpt"
+            return Cursor(self._index, region, path, claim, self._config.fs)
         except BaseException:
             claim.release()
             raise
@@ -713,9 +793,17 @@ class ChainReport(msgspec.Struct, frozen=True):
         return not self.content_hash_mismatches and not self.dangling_links
 
 
-def _visible(directory: Path, entries: list[IndexEntry]) -> list[IndexEntry]:
-    hidden = hidden_filter(directory)
+def _visible(config: StoreConfig, entries: list[IndexEntry]) -> list[IndexEntry]:
+    hidden = hidden_filter(config.path, config.fs)
     return entries if hidden is None else [e for e in entries if not hidden(e)]
+
+
+def _stopwatch(config: StoreConfig) -> Callable[[], int]:
+    """Microseconds for timing the open phases: the injected clock when there is one, so an
+    injected clock owns every time value the store records."""
+    if config.clock is system_clock_us:
+        return lambda: time.monotonic_ns() // 1000
+    return config.clock
 
 
 def _recovered_point(index: Index) -> HlcPoint:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -39,6 +38,12 @@ from batpak.options import DEFAULT_OPTIONS, AppendOptions
 from batpak.receipt import AppendReceipt, Signer
 from batpak.store._authority import IdempEntry
 from batpak.store._build import event_frame, idemp_entry, marker_frame, receipt_for, replay_receipt
+from batpak.store._fence import (
+    FenceLedger,
+    VisibilityFenceActive,
+    VisibilityFenceNotActive,
+    persist_cancelled,
+)
 from batpak.store._index import Index, IndexEntry
 from batpak.store._segments import ActiveSegment, sidx_row
 
@@ -132,6 +137,7 @@ class Writer:
         self._unsynced = 0
         self._sync_requested = False
         self._crash: BaseException | None = None
+        self._fence: FenceLedger | None = None
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
         self._thread = threading.Thread(target=self._run, name="batpak-writer", daemon=True)
         self._thread.start()
@@ -166,6 +172,31 @@ class Writer:
     def replace_index(self, entries: list[IndexEntry]) -> None:
         """Swap the index contents after compaction (writer thread only)."""
         self._index.replace(entries)
+
+    # -- visibility fences (writer thread only, through ``Exclusive``) -------------------
+
+    @property
+    def fence(self) -> FenceLedger | None:
+        return self._fence
+
+    def begin_fence(self, token: int) -> None:
+        if self._fence is not None:
+            raise VisibilityFenceActive("a visibility fence is already open")
+        self._fence = FenceLedger(token)
+
+    def end_fence(self, token: int, publish: bool) -> None:
+        """Publish the held events, or persist their range as hidden (an I/O failure here
+        poisons the writer rather than let cancelled events resurface at the next open)."""
+        fence = self._fence
+        if fence is None or fence.token != token:
+            raise VisibilityFenceNotActive(f"visibility fence {token} is not open")
+        self._sync()
+        span = fence.span()
+        if span is not None and not publish:
+            persist_cancelled(self._segment.path.parent, span, self._config.fs)
+        self._fence = None
+        if span is not None and publish:
+            self._reveal(fence.entries)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -281,10 +312,14 @@ class Writer:
             raise InvalidClock(f"clock returned {now_us}")
         return now_us
 
+    def _head(self, entity: str) -> IndexEntry | None:
+        held = self._fence.head(entity) if self._fence is not None else None
+        return held or self._index.head(entity)
+
     def _check_cas(self, entity: str, expected: int | None) -> None:
         if expected is None:
             return
-        head = self._index.head(entity)
+        head = self._head(entity)
         actual = 0 if head is None else head.clock  # the reference reads a new entity as 0
         if actual != expected:
             raise SequenceMismatch(entity, expected, actual)
@@ -302,7 +337,7 @@ class Writer:
     ) -> IndexEntry:
         """The index entry of a new event, chained to its entity's head; no position yet."""
         entity = coordinate.entity
-        head = heads.get(entity) or self._index.head(entity)
+        head = heads.get(entity) or self._head(entity)
         if head is None:
             sequence, prev_hash, wall_ms = 0, ZERO_HASH, now_us // 1000
         else:
@@ -432,13 +467,25 @@ class Writer:
                 self._keys[key] = idemp_entry(entry)
 
     def _commit(self, entries: list[IndexEntry]) -> None:
-        """Publish written entries: index, footer rows, allocator, watermarks, subscribers."""
-        self._index.insert(entries)
+        """Record written entries (footer rows, allocator, watermarks), then publish them, or
+        hold them back (durably) while a visibility fence is open."""
         self._segment.rows.extend(sidx_row(entry) for entry in entries)
         self._next_sequence = entries[-1].global_sequence + 1
         last = entries[-1]
-        point = HlcPoint(last.wall_ms, last.global_sequence)
-        self._watermarks.advance("accepted", "written", "visible", to=point)
+        self._watermarks.advance(
+            "accepted", "written", to=HlcPoint(last.wall_ms, last.global_sequence)
+        )
+        if self._fence is not None:
+            self._fence.stage(entries)
+            self._sync_requested = True  # fenced writes are durable before the fence ends
+            return
+        self._reveal(entries)
+
+    def _reveal(self, entries: list[IndexEntry]) -> None:
+        """Make entries visible: index, visible watermark, then subscribers."""
+        self._index.insert(entries)
+        last = entries[-1]
+        self._watermarks.advance("visible", to=HlcPoint(last.wall_ms, last.global_sequence))
         self._publish(entries)
 
     def _sync(self) -> None:
@@ -452,7 +499,8 @@ class Writer:
         old = self._segment
         if old.size < self._config.segment_max_bytes:
             return old
-        new = ActiveSegment(old.path.parent, old.segment_id + 1, time.time_ns())
+        created_ns = max(self._config.clock(), 0) * 1000
+        new = ActiveSegment(old.path.parent, old.segment_id + 1, created_ns, self._config.fs)
         self._sync()
         old.sync(data_only=False)
         self._segment = new
@@ -463,6 +511,8 @@ class Writer:
         return new
 
     def _close(self) -> None:
+        if self._fence is not None:  # closing cancels an open fence, as the reference does
+            self.end_fence(self._fence.token, publish=False)
         # The CLOSE payload and timestamp are the visible HLC: the last published event's
         # (wall_ms, global_sequence), exactly as the reference records it.
         last = self._index.last()
