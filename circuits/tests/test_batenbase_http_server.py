@@ -485,3 +485,35 @@ def test_keys_may_contain_slashes(server: Server) -> None:
         with pytest.raises(ApiError) as gone:
             w.get_block("users/alice/profile")
         assert gone.value.status == 404
+
+
+def test_rate_limited_server_answers_429(tmp_path: Path) -> None:
+    srv = Server(tmp_path, "--rate-limit", "1", "--rate-burst", "3").start()
+    try:
+        codes = [raw(srv, "GET", "/tenants/me", srv.op).status_code for _ in range(6)]
+        assert codes[:3] == [403, 403, 403]  # an operator token on a tenant route
+        assert set(codes[3:]) == {429}
+        refused = raw(srv, "GET", "/tenants/me", srv.op)
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert raw(srv, "GET", "/health", None).status_code == 200
+    finally:
+        srv.stop()
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "batenbase",
+            "serve",
+            "--data",
+            str(tmp_path / "x"),
+            "--rate-limit",
+            "0",
+        ],
+        env=ENV,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert b"--rate-limit must be > 0" in bad.stderr

@@ -56,6 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=DEFAULT_HOST, help="bind address (default loopback)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 picks a free one)")
     serve.add_argument("--max-body", type=int, default=1 << 20, help="request body cap in bytes")
+    serve.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="requests per second per token (or per address without one); 429 beyond it. "
+        "Off by default",
+    )
+    serve.add_argument(
+        "--rate-burst", type=float, default=None, help="burst size (default: twice the rate)"
+    )
     serve.add_argument("--free-quota", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument(
         "--netbat-port",
@@ -110,6 +120,11 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.rate_limit is not None and not (
+        args.rate_limit > 0 and (args.rate_burst is None or args.rate_burst >= 1)
+    ):
+        print("error: --rate-limit must be > 0 and --rate-burst >= 1", file=sys.stderr)
+        return 2
     if (args.netbat_port is None) != (args.netbat_tenant is None):
         print("error: --netbat-port and --netbat-tenant go together", file=sys.stderr)
         return 2
@@ -167,7 +182,12 @@ def _serve(args: argparse.Namespace) -> int:
                 "`batenbase admin operator-token` (server stopped) issues another",
                 flush=True,
             )
-        app = create_app(service, max_body=args.max_body)
+        app = create_app(
+            service,
+            max_body=args.max_body,
+            rate_limit=args.rate_limit,
+            rate_burst=args.rate_burst,
+        )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal
         # into the handlers it found: make those no-ops so we fall through and close.
