@@ -68,3 +68,14 @@ def invariants(session: nox.Session) -> None:
     session.run(
         "pytest", "conformance", "--invariants-gate", "--receipt", "conformance-receipt.json"
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Issue 7's workloads beside their peers in one run; ``-- --quick`` for a short run.
+
+    Writes ``bench-results.json``. Peers and profilers are installed here only, not in CI.
+    """
+    _install_workspace(session)
+    session.install("eventsourcing==9.5.6", "pyinstrument>=5", "py-spy>=0.4")
+    session.run("python", "-m", "bench.run", *session.posargs)

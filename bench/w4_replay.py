@@ -1,0 +1,106 @@
+"""Workload 4: replay every event in commit order, decoding each into the typed record.
+
+batpak pages the index in commit order (``query_entries_after``), loads the events and
+decodes each payload into ``Order``. The peers do the same job their way: sqlite3 an ordered
+``SELECT`` whose payloads go through the same msgspec decoder, and the ``eventsourcing``
+library (SQLite) its notification log, each notification mapped back to its domain event.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import msgspec
+
+from batpak import Region, Store, StoreConfig
+from bench import peer_eventsourcing
+from bench.common import ORDER_KIND, Check, Order, Sizes
+from bench.fixture import LargeStore
+
+PAGE = 4096
+
+
+def batpak_side(path: Path) -> tuple[float, int]:
+    with Store.open_read_only(StoreConfig(path)) as store:
+        started = time.perf_counter()
+        seen = 0
+        after: int | None = None
+        region = Region.all()
+        while page := store.query_entries_after(region, after, PAGE):
+            for stored in store.events(page):
+                if stored.event.header.event_kind == ORDER_KIND:
+                    stored.decode(Order)
+                    seen += 1
+            after = page[-1].global_sequence
+        elapsed = time.perf_counter() - started
+    return seen / elapsed, seen
+
+
+def sqlite_side(path: Path) -> tuple[float, int]:
+    decoder = msgspec.msgpack.Decoder(Order)
+    db = sqlite3.connect(path)
+    try:
+        started = time.perf_counter()
+        seen = 0
+        for _seq, _entity, _kind, payload in db.execute(
+            "SELECT seq, entity, kind, payload FROM events ORDER BY seq"
+        ):
+            decoder.decode(payload)
+            seen += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        db.close()
+    return seen / elapsed, seen
+
+
+def run(sizes: Sizes, workdir: Path, large: LargeStore) -> list[Check]:
+    ours, seen = batpak_side(large.store)
+    sqlite_rate, sqlite_seen = sqlite_side(large.sqlite)
+    built = peer_eventsourcing.build(workdir / "eventsourcing.sqlite", sizes.eventsourcing_events)
+    es_rate, es_seen = peer_eventsourcing.replay(built)
+    if seen != large.events or sqlite_seen != large.events or es_seen != sizes.eventsourcing_events:
+        raise AssertionError(f"replay counts differ: {seen}, {sqlite_seen}, {es_seen}")
+    details = {
+        "events": seen,
+        "eventsourcing_events": es_seen,
+        "page": PAGE,
+        "sqlite_events_per_s": sqlite_rate,
+        "sqlite_ratio": ours / sqlite_rate,
+    }
+    return [
+        Check(
+            4,
+            "replay + typed decode, absolute",
+            "events/s",
+            ours,
+            None,
+            ">= 500000/s",
+            ours >= 500_000,
+            None,
+            details,
+        ),
+        Check(
+            4,
+            "replay vs eventsourcing notification log",
+            "events/s",
+            ours,
+            es_rate,
+            ">= 3x",
+            ours / es_rate >= 3.0,
+            ours / es_rate,
+            {"sqlite_events_per_s": sqlite_rate},
+        ),
+        Check(
+            4,
+            "replay vs sqlite3 ordered SELECT (context)",
+            "events/s",
+            ours,
+            sqlite_rate,
+            "-",
+            None,
+            ours / sqlite_rate,
+            {},
+        ),
+    ]

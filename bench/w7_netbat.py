@@ -1,0 +1,91 @@
+"""Workload 7: NETBAT/1 ``system.heartbeat`` and ``bank.commit`` on the reference host,
+against a bare anyio echo server with the same connection shape (one line in, one line out,
+close) fed the very same request lines.
+
+``refhost serve`` and ``bench.peer_echo`` run as child processes at once; each refhost
+phase is followed by an echo phase of the same lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from bench import load, servers
+from bench.common import Check, Sizes, ratio_check, record
+from netbat import encode_request
+
+HOST = "127.0.0.1"
+
+
+def heartbeat(client: int, n: int) -> bytes:
+    return encode_request("system.heartbeat", msgspec.msgpack.encode({"nonce": f"c{client}n{n}"}))
+
+
+def commit(client: int, n: int) -> bytes:
+    request = {
+        "entity": f"order:{client}",
+        "scope": "bench",
+        "kind_category": 0xF,
+        "kind_type_id": 0x001,
+        "payload_hex": msgspec.msgpack.encode(record(client * 1_000_000 + n)).hex(),
+    }
+    return encode_request("bank.commit", msgspec.msgpack.encode(request))
+
+
+def run(sizes: Sizes, workdir: Path) -> list[Check]:
+    clients, seconds = sizes.line_clients, sizes.server_seconds
+    ready = r"REFHOST_READY .*\"port\": (\d+)"
+    refhost_argv = ["-m", "refhost", "serve", "--store", str(workdir / "w7-store")]
+    with (
+        servers.child(refhost_argv, ready, workdir / "w7-refhost.log") as (_, ref_lines),
+        servers.child(["-m", "bench.peer_echo"], r"ECHO_READY (\d+)", workdir / "w7-echo.log") as (
+            _,
+            echo_lines,
+        ),
+    ):
+        ref_port = servers.port_of(ref_lines, ready)
+        echo_port = servers.port_of(echo_lines, r"ECHO_READY (\d+)")
+        ref_beat = load.lines(HOST, ref_port, heartbeat, clients, seconds)
+        echo_beat = load.lines(HOST, echo_port, heartbeat, clients, seconds)
+        ref_commit = load.lines(HOST, ref_port, commit, clients, seconds)
+        echo_commit = load.lines(HOST, echo_port, commit, clients, seconds)
+    tallies = {
+        name: {
+            "ok": t.ok,
+            "failed": t.failed,
+            "seconds": t.seconds,
+            "first_failure": t.first_failure,
+        }
+        for name, t in [
+            ("heartbeat", ref_beat),
+            ("echo_heartbeat_lines", echo_beat),
+            ("commit", ref_commit),
+            ("echo_commit_lines", echo_commit),
+        ]
+    }
+    for name, tally in tallies.items():
+        if tally["failed"]:
+            raise AssertionError(f"{name}: {tally['failed']} failed, e.g. {tally['first_failure']}")
+    details = {"clients": clients, "seconds": seconds, **tallies}
+    return [
+        ratio_check(
+            7,
+            "NETBAT/1 heartbeat vs anyio echo",
+            "calls/s",
+            ref_beat.rate,
+            echo_beat.rate,
+            0.5,
+            details,
+        ),
+        ratio_check(
+            7,
+            "NETBAT/1 bank.commit vs anyio echo",
+            "calls/s",
+            ref_commit.rate,
+            echo_commit.rate,
+            0.5,
+            details,
+        ),
+    ]
