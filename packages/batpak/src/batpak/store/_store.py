@@ -151,6 +151,7 @@ class Store:
             repaired = resolve_pending(path, read_meta(path, fs), True, fs)
             plan_start = now_us()
             base = None if repaired else ColumnBase.load(path, segment_sizes(path, fs), fs)
+            base = _unhidden(config, base)
             recovered = recover(path, base, fs)
             plan_us = max(now_us() - plan_start, 0)
             seal_torn_segment(path, recovered, max(config.clock(), 0) * 1000, fs)
@@ -204,7 +205,7 @@ class Store:
             refuse_future_side_files(path, fs)
             meta = load_or_mint_meta(path, False, config.clock(), fs)
             resolve_pending(path, meta, False, fs)
-            base = ColumnBase.load(path, segment_sizes(path, fs), fs)
+            base = _unhidden(config, ColumnBase.load(path, segment_sizes(path, fs), fs))
             recovered = recover(path, base, fs)
             keys = load_idempotency(path, meta, fs)
             index = Index(base)
@@ -791,6 +792,15 @@ class ChainReport(msgspec.Struct, frozen=True):
 
     def is_intact(self) -> bool:
         return not self.content_hash_mismatches and not self.dangling_links
+
+
+def _unhidden(config: StoreConfig, base: ColumnBase | None) -> ColumnBase | None:
+    """The checkpoint only if it shows no event the hidden ranges (an authority file) hide;
+    otherwise None, so the open rebuilds from the segments rather than resurrect them."""
+    hidden = None if base is None else hidden_filter(config.path, config.fs)
+    if base is None or hidden is None:
+        return base
+    return None if any(hidden(base.entry(row)) for row in range(base.count)) else base
 
 
 def _visible(config: StoreConfig, entries: list[IndexEntry]) -> list[IndexEntry]:
