@@ -30,6 +30,7 @@ import anyio.from_thread
 
 import netbat
 from batenbase._tenant import Tenant
+from batenbase.errors import NotFound
 from batenbase.service import BatenBase
 from batpak import Coordinate, Store
 from hostbat import Host
@@ -141,12 +142,13 @@ def start(service: BatenBase, tenant: str, host: str, port: int) -> NetbatFront:
     here), ``host`` is not loopback, or the port cannot be bound.
     """
     check_host(host)
-    found = service._tenants.get(tenant)
-    if found is None:
+    try:
+        found = service.journal(tenant)
+    except NotFound:
         raise NetbatFrontError(
             f"no tenant {tenant!r} for --netbat-tenant; create it first "
             f"(batenbase admin --data DIR create-tenant {tenant}, server stopped), then restart"
-        )
+        ) from None
     try:
         return NetbatFront(found, host, port)
     except OSError as exc:

@@ -227,6 +227,11 @@ class BatenBase:
         """Every tenant with its plan and usage (operator)."""
         return [self._info(t) for t in list(self._tenants.values())]
 
+    def journal(self, tenant: str) -> Tenant:
+        """A tenant's journal owner (its Store and gate), for fronts that serve the same
+        store, such as NETBAT/1; ``NotFound`` if there is no such tenant."""
+        return self._tenant(tenant)
+
     def host_contract(self) -> dict[str, Any]:
         """The hostbat module every write is dispatched through: its identities (module
         digest, host and interface fingerprints), operations and where receipts go."""
