@@ -68,6 +68,12 @@ def recorder(log: Log, label: str, *, fail: bool = False) -> Callable[[], None]:
     return hook
 
 
+def hook_step(
+    name: str, order: int, hook: Callable[[], None]
+) -> Callable[[HostModuleBuilder], HostModuleBuilder]:
+    return lambda b: b.hook(HookPhase.STARTUP, name, order, hook)
+
+
 def parts(mid: str, log: Log, *, reverse: bool = False, fail_hook: str = "") -> HostModule:
     """A module with one op, its three schemas, a binding, two startup hooks and a job; the
     parts are declared forwards or backwards."""
@@ -87,11 +93,7 @@ def parts(mid: str, log: Log, *, reverse: bool = False, fail_hook: str = "") -> 
     ]
     for name, order in HOOKS[mid]:
         label = f"{mid}:{name}"
-        steps.append(
-            lambda b, n=name, o=order, lab=label: b.hook(
-                HookPhase.STARTUP, n, o, recorder(log, lab, fail=lab == fail_hook)
-            )
-        )
+        steps.append(hook_step(name, order, recorder(log, label, fail=label == fail_hook)))
     builder = HostModule.builder(mid, 1)
     for step in reversed(steps) if reverse else steps:
         builder = step(builder)
@@ -114,7 +116,8 @@ def test_module_digest_is_the_declared_set() -> None:
     forwards = parts("mod.a", log).manifest
     backwards = parts("mod.a", log, reverse=True).manifest
     assert forwards.digest == backwards.digest
-    assert forwards.verify_hash() and backwards.verify_hash()
+    assert forwards.verify_hash()
+    assert backwards.verify_hash()
     assert parts("mod.a", log).manifest.digest == forwards.digest  # deterministic rebuild
     # Any declared part changes the digest.
     variants = [

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import blake3
@@ -92,7 +91,8 @@ def mine(entries: list[dict[str, Any]]) -> list[tuple[int, str]]:
 def test_all_ten_operations_answer(lane: Lane) -> None:
     client = lane.client
     ack = client.op("system.heartbeat", {"nonce": "lane-0001"})
-    assert ack["nonce"] == "lane-0001" and ack["server_ts_ms"] > 0
+    assert ack["nonce"] == "lane-0001"
+    assert ack["server_ts_ms"] > 0
     first = lane.acks[0]
     assert (
         client.op("event.get", {"event_id_hex": first["event_id_hex"]})["sequence"]
@@ -253,7 +253,8 @@ def test_receipt_verify_over_the_wire_refuses_every_mutation(lane: Lane) -> None
     }
     for reason, change in mutations.items():
         verdict = client.op("receipt.verify", {**good, **change})
-        assert verdict["valid"] is False and verdict["outcome"] == "invalid", reason
+        assert verdict["valid"] is False, reason
+        assert verdict["outcome"] == "invalid", reason
         if reason == "event_id_mismatch":
             # Another event's id with this event's sequence: which field is blamed first is
             # the verifier's order; either way it is refused.

@@ -23,6 +23,7 @@ SEEDED: the call mix comes from random.Random(6).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import blake3
@@ -34,11 +35,13 @@ from syncbat import (
     SYNCBAT_OPERATION_STATUS_EVENT_KIND,
     SYNCBAT_RECEIPT_EVENT_KIND,
     SYNCBAT_REGISTER_EVENT_KIND,
+    Admit,
     CatalogConflict,
     Completed,
     CoreBuilder,
     Ctx,
     Denied,
+    Deny,
     EffectClass,
     Failed,
     HandlerFailed,
@@ -171,7 +174,8 @@ def test_one_receipt_per_resolved_call_none_for_unknown(tmp_path: Path) -> None:
                 with pytest.raises(OperationDenied):
                     core.invoke(name, data)
                 expected.append((name, "denied", data, None))
-        assert unknown > 0 and {e[1] for e in expected} == {"completed", "failed", "denied"}
+        assert unknown > 0
+        assert {e[1] for e in expected} == {"completed", "failed", "denied"}
         live = store_receipts(store)
         notes = [store.read_raw(e.event_id) for e in store.by_entity(NOTES.entity)]
 
@@ -238,12 +242,12 @@ def test_an_ungranted_capability_is_denied_before_anything_runs(tmp_path: Path) 
     calls = Calls()
     guarded: list[str] = []
 
-    def guard(desc: OperationDescriptor, data: bytes, ctx: Ctx) -> object:
+    def guard(desc: OperationDescriptor, data: bytes, ctx: Ctx) -> Admit | Deny:
         guarded.append(desc.name)
         return ADMIT
 
     with Store.open(StoreConfig(tmp_path)) as store:
-        denied = build_core(store, calls).admission_guard(guard).build()  # type: ignore[arg-type]
+        denied = build_core(store, calls).admission_guard(guard).build()
         with pytest.raises(OperationDenied) as info:
             denied.invoke("ledger.write", b"x")
         assert info.value.code == "capability.denied"
@@ -263,7 +267,7 @@ def test_an_ungranted_capability_is_denied_before_anything_runs(tmp_path: Path) 
 
         # Ambient tokens (event.append) need no grant; a granted token lets the call run.
         granted = build_core(store, calls, grants=("ledger.write",)).admission_guard(guard)
-        result = granted.build().invoke("ledger.write", b"x")  # type: ignore[arg-type]
+        result = granted.build().invoke("ledger.write", b"x")
         assert result.output == b"written"
         assert calls.ran["ledger.write"] == 1
         assert guarded == ["ledger.write"]
@@ -289,7 +293,7 @@ def test_register_catalog_folds_in_order_and_survives_reopen(tmp_path: Path) -> 
         catalog.supersede_operation("inventory.release", op("inventory.free"))
         catalog.delete_operation("inventory.audit")
         rows = len(store.by_fact(SYNCBAT_REGISTER_EVENT_KIND))
-        refused = [
+        refused: list[Callable[[], object]] = [
             lambda: catalog.delete_operation("inventory.audit"),  # already deleted
             lambda: catalog.update_operation(op("inventory.audit")),  # tombstoned
             lambda: catalog.persist_operation(op("inventory.reserve", "other")),  # put over active
