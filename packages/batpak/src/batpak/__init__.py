@@ -31,6 +31,9 @@ from batpak.projection import Projection, handles
 from batpak.receipt import AppendReceipt, DiskPos, Outcome, ReceiptVerdict, verify_receipt_claim
 from batpak.store._compact import CompactionResult
 from batpak.store._cursor import Cursor
+from batpak.store._fence import VisibilityFence, VisibilityFenceActive, VisibilityFenceNotActive
+from batpak.store._fork import ForkReport
+from batpak.store._import import ImportOptions, ImportProvenance, ImportReport, ImportSelector
 from batpak.store._index import IndexEntry
 from batpak.store._store import ChainReport, Store
 from batpak.store._watch import Notification, Subscription, SubscriptionDropped
@@ -53,10 +56,15 @@ __all__ = (
     "EventHeader",
     "EventKind",
     "FailClosedError",
+    "ForkReport",
     "Frontier",
     "HashChain",
     "HlcPoint",
     "IdempotencyKey",
+    "ImportOptions",
+    "ImportProvenance",
+    "ImportReport",
+    "ImportSelector",
     "IndexEntry",
     "KindFilter",
     "NotFound",
@@ -76,6 +84,9 @@ __all__ = (
     "Subscription",
     "SubscriptionDropped",
     "TypedDecodeError",
+    "VisibilityFence",
+    "VisibilityFenceActive",
+    "VisibilityFenceNotActive",
     "WaitTimeout",
     "WriterCrashed",
     "event_payload",
