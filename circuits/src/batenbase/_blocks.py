@@ -16,10 +16,12 @@ from batenbase.model import AuditEvent, Block
 
 
 class Revision(msgspec.Struct, frozen=True):
-    """One stored revision of a key, with the journal facts about its event."""
+    """One stored revision of a key, with the journal facts about its event. Only a key's
+    newest revision holds its ``data`` in memory; older ones have None and are read back
+    from the journal when asked for (:meth:`Tenant.with_data`)."""
 
     key: str
-    data: bytes
+    data: bytes | None
     v: int
     h: int
     rev: int
@@ -39,7 +41,7 @@ class Revision(msgspec.Struct, frozen=True):
             l=self.l,
             v=self.v,
             h=self.h,
-            data=None if redact else decode_json(self.data),
+            data=None if redact or self.data is None else decode_json(self.data),
             rev=self.rev,
             seq=self.seq,
             hash=digest,
@@ -124,7 +126,7 @@ class BlockIndex:
             event.idem,
         )
         self.remember(event.idem, seq)
-        self.revisions[event.key].append(revision)
+        self._push(self.revisions[event.key], revision)
         self.live += (event.h == 0) - was_live
         kind = "bb.block.put" if isinstance(event, BlockPut) else "bb.block.delete"
         details = msgspec.json.encode(
@@ -142,12 +144,18 @@ class BlockIndex:
         revs = self.revisions[revision.key]
         was_live = bool(revs) and revs[-1].h == 0
         self.remember(revision.idem, revision.seq)
-        revs.append(revision)
+        self._push(revs, revision)
         self.live += (revision.h == 0) - was_live
 
     def apply_audit(self, event: AuditRecorded, seq: int, h: bytes) -> None:
         row = AuditRow(seq, event.t, event.kind, event.observer, event.details, h)
         self.add_audit(msgspec.structs.replace(row, idem=event.idem))
+
+    @staticmethod
+    def _push(revs: list[Revision], revision: Revision) -> None:
+        if revs and revs[-1].data is not None:
+            revs[-1] = msgspec.structs.replace(revs[-1], data=None)
+        revs.append(revision)
 
     def remember(self, idem: bytes, seq: int) -> None:
         if idem:

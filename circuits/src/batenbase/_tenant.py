@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from batenbase import _checkpoint, _journal
 from batenbase._blocks import AuditRow, BlockIndex, Revision
 from batenbase._events import (
@@ -93,6 +95,32 @@ class Tenant:
             for entry, stored in zip(entries, self.store.events(entries), strict=True):
                 _replay(index, entry, stored)
         self.index = index
+
+    def with_data(self, revisions: list[Revision]) -> list[Revision]:
+        """``revisions`` with every ``data`` filled in, older ones read back from the
+        journal. A revision compacted away meanwhile raises ``LookupError``."""
+        missing = {r.seq: r.key for r in revisions if r.data is None}
+        if not missing:
+            return revisions
+        found: dict[int, bytes] = {}
+        with self.gate.shared():  # compaction swaps the journal under the exclusive gate
+            for key in set(missing.values()):
+                entries = [
+                    e
+                    for e in self.store.by_entity(block_entity(key))
+                    if e.global_sequence in missing
+                ]
+                for entry, stored in zip(entries, self.store.events(entries), strict=True):
+                    kind: type[BlockPut | BlockDeleted] = (
+                        BlockPut if entry.event_kind == BLOCK_KINDS[0] else BlockDeleted
+                    )
+                    found[entry.global_sequence] = stored.decode(kind).data
+        if len(found) != len(missing):
+            raise LookupError("a revision was compacted away while it was read")
+        return [
+            r if r.data is not None else msgspec.structs.replace(r, data=found[r.seq])
+            for r in revisions
+        ]
 
     def durable_seq(self) -> int:
         return self.store.frontier().durable.global_sequence

@@ -348,6 +348,8 @@ class BatenBase:
             caller, chosen.v, chosen.h, chosen.observer, include_redacted=include_redacted is True
         ):
             raise NotFound(f"no block {key!r}")
+        if chosen.data is None:
+            chosen = self._loaded(t, [chosen])[0]
         if self._operator.tenant(t.name).read_receipts:
             self._flusher.note(t, ReadRow(caller.observer, key, chosen.rev, self._clock()))
         return chosen.block()
@@ -384,7 +386,7 @@ class BatenBase:
             ):
                 if len(items) == limit:
                     return Page(items, _encode_key_cursor(last))
-                items.append(revs[-1].block())
+                items.append(self._loaded(t, [revs[-1]])[0].block())
                 last = key
         return Page(items, None)
 
@@ -413,9 +415,11 @@ class BatenBase:
         if latest is None or latest.h == 1 or not by_scope(caller, latest.v, latest.observer):
             raise NotFound(f"no block {key!r}")
         _preconditions(key, latest, req.if_match, False)
+        data = t.with_data([latest])[0].data
+        assert data is not None  # with_data fills it
         deleted = BlockDeleted(
             key,
-            latest.data,
+            data,
             latest.v,
             1,
             latest.rev + 1,
@@ -438,7 +442,7 @@ class BatenBase:
         revs = self._history_revisions(t, caller, key)
         chosen = [r for r in reversed(revs) if below is None or r.rev < below]
         page = chosen[:limit]
-        items = [r.block(redact=r.h == 1 and caller.role != "admin") for r in page]
+        items = [r.block(redact=r.h == 1 and caller.role != "admin") for r in self._loaded(t, page)]
         more = len(chosen) > limit
         return Page(items, str(page[-1].rev) if more else None)
 
@@ -541,6 +545,12 @@ class BatenBase:
         self._operator.set_read_receipts(t.name, enabled)
         t.audit("bb.tenant.read_receipts", caller.observer, _json({"enabled": enabled}))
         return self._info(t)
+
+    def _loaded(self, t: Tenant, revisions: list[Revision]) -> list[Revision]:
+        try:
+            return t.with_data(revisions)
+        except LookupError:
+            raise NotFound("the revision was compacted away while it was read") from None
 
     # -- dispatched writes ------------------------------------------------------------------
 
