@@ -168,6 +168,19 @@ def test_integer_bounds() -> None:
     assert reason(b"NETBAT/2 SUBSCRIBE orders.open.v1 - +0\n") == "client window must be nonzero"
 
 
+def test_integers_of_thousands_of_digits_are_not_decimal_u64s() -> None:
+    # Found by the conformance fuzz target netbat_stream: int() refuses over 4300 digits
+    # with a ValueError, which escaped the decoder. Rust parses any number of leading zeros.
+    huge = b"7" * 5000
+    assert reason(b"NETBAT/2 SUB_ACK orders.open.v1 " + huge + b" 0a\n") == (
+        "integer field is not decimal"
+    )
+    zeros = b"0" * 5000 + b"7"
+    frame = decode_stream_line(b"NETBAT/2 SUB_ACK orders.open.v1 " + zeros + b" 0a\n")
+    assert isinstance(frame, SubAck)
+    assert frame.delivery_index == 7
+
+
 def test_whitespace_in_integers_cannot_occur_but_tabs_are_rejected() -> None:
     assert reason(b"NETBAT/2 SUB_ACK orders.open.v1 1\t 0a\n") == "integer field is not decimal"
 

@@ -209,7 +209,10 @@ def _rust_uint(token: bytes, maximum: int) -> int:
     digits = text[1:] if text.startswith("+") else text
     if not digits or not _DIGITS.issuperset(digits):
         raise MalformedStreamFrame("integer field is not decimal")
-    value = int(digits)
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > 20:  # above u64, and int() refuses over 4300 digits
+        raise MalformedStreamFrame("integer field is not decimal")
+    value = int(significant)
     if value > maximum:
         raise MalformedStreamFrame("integer field is not decimal")
     return value
