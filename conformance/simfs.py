@@ -17,8 +17,9 @@ Install it with ``StoreConfig(path).with_fs(fs)``; every file batpak touches the
   "broken adapter" test needs: the crash oracle must then still see a legal prefix, but it may
   lose acknowledged commits.
 - **Faults**: ``fs.arm("write", nth=3, err=errno.EIO)`` makes the third ``write`` from now raise
-  ``OSError(EIO)`` (``sticky=True``: that op and every later one of its kind fail). Op kinds
-  are the method names below plus ``read`` (any read) and ``sync`` (a file fsync).
+  ``OSError(EIO)`` (``sticky=True``: that op and every later one of its kind fail;
+  ``match="index.idemp"``: count only ops on paths containing it). Op kinds are the method
+  names below plus ``read`` (any read), ``write`` and ``sync`` (a file fsync).
 - **Op log**: ``fs.ops`` lists every state-changing op in order; callbacks in ``fs.on_op`` run
   after each one (under the fs lock), which is how a test takes a crash image at every op
   prefix with ``fs.crash_image()``.
@@ -47,6 +48,16 @@ class Op:
     path: str
     size: int = 0
     lied: bool = False
+
+
+@dataclass(slots=True)
+class _Armed:
+    kind: str
+    match: str
+    nth: int
+    err: int
+    sticky: bool
+    seen: int = 0
 
 
 class _Node:
@@ -138,7 +149,7 @@ class SimFs:
         self.ops: list[Op] = []
         self.on_op: list[Callable[[SimFs], None]] = []
         self.counts: dict[str, int] = {}
-        self._armed: list[tuple[str, int, int, bool]] = []
+        self._armed: list[_Armed] = []
         self._lying = lying_fsync
         self._rng = random.Random(seed)
 
@@ -150,10 +161,19 @@ class SimFs:
             self._lying = probability
             self._rng = random.Random(seed)
 
-    def arm(self, kind: str, nth: int = 1, err: int = errno.EIO, *, sticky: bool = False) -> None:
-        """Fail the ``nth`` op of ``kind`` counted from now with ``OSError(err)``."""
+    def arm(
+        self,
+        kind: str,
+        nth: int = 1,
+        err: int = errno.EIO,
+        *,
+        sticky: bool = False,
+        match: str = "",
+    ) -> None:
+        """Fail the ``nth`` op of ``kind`` (on a path containing ``match``) counted from now
+        with ``OSError(err)``; ``sticky`` keeps failing every later one too."""
         with self.lock_:
-            self._armed.append((kind, self.counts.get(kind, 0) + nth, err, sticky))
+            self._armed.append(_Armed(kind, match, nth, err, sticky))
 
     def disarm(self) -> None:
         with self.lock_:
@@ -230,10 +250,12 @@ class SimFs:
     # -- bookkeeping used by handles --------------------------------------------------------
 
     def fault(self, kind: str, key: str) -> None:
-        count = self.counts[kind] = self.counts.get(kind, 0) + 1
-        for armed_kind, at, err, sticky in self._armed:
-            if armed_kind == kind and (count == at or (sticky and count > at)):
-                raise OSError(err, os.strerror(err), key)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        for armed in self._armed:
+            if armed.kind == kind and armed.match in key:
+                armed.seen += 1
+                if armed.seen == armed.nth or (armed.sticky and armed.seen > armed.nth):
+                    raise OSError(armed.err, os.strerror(armed.err), key)
 
     def lies(self) -> bool:
         return self._lying > 0 and self._rng.random() < self._lying
