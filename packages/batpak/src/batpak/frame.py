@@ -96,7 +96,8 @@ def encode_frame(frame: WireFrame) -> bytes:
 def decode_body(body: bytes | memoryview) -> WireFrame:
     try:
         frame = _frame_decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    # msgspec.DecodeError, invalid UTF-8 (UnicodeDecodeError) and over-deep nesting.
+    except (ValueError, RecursionError) as exc:
         raise FrameDecodeError(str(exc)) from exc
     _check(frame)
     return frame
@@ -106,7 +107,7 @@ def decode_scan(body: bytes | memoryview) -> ScanFrame:
     """Decode a frame's metadata, skipping over (not decoding) the payload bytes."""
     try:
         frame = _scan_decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise FrameDecodeError(str(exc)) from exc
     _check(frame)
     return frame

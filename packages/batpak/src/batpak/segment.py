@@ -64,7 +64,7 @@ def read_header(segment_id: int, data: bytes | memoryview) -> int:
         raise CorruptSegment(segment_id, f"segment header length {length} is invalid")
     try:
         header = msgspec.msgpack.decode(data[8 : 8 + length], type=SegmentHeader)
-    except msgspec.DecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # msgspec.DecodeError, bad UTF-8
         raise CorruptSegment(segment_id, f"segment header does not decode: {exc}") from exc
     if header.version > SEGMENT_VERSION:
         raise FutureVersion(f"segment {segment_id} has format version {header.version}")
@@ -187,7 +187,7 @@ def read_footer(segment_id: int, data: bytes | memoryview, frames_start: int) ->
     try:
         table = msgspec.msgpack.decode(data[offset:rows_start], type=list[str])
         rows = [_row(table, data, rows_start + i * SIDX_ROW.size) for i in range(count)]
-    except (msgspec.DecodeError, IndexError):
+    except (ValueError, IndexError):  # msgspec.DecodeError, bad UTF-8, bad string index
         return None
     return Footer(offset, rows)
 

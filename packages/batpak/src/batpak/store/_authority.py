@@ -99,7 +99,7 @@ def read_meta(directory: Path, fs: StoreFs = OS_FS) -> StoreMeta | None:
     _, body = unwrap(path, data, META_MAGIC, META_VERSION)
     try:
         meta = msgspec.msgpack.decode(body, type=StoreMeta)
-    except msgspec.DecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # msgspec.DecodeError, bad UTF-8
         raise StoreMetadataCorrupt(f"store.meta does not decode: {exc}") from exc
     if len(meta.lineage) != 16:
         raise StoreMetadataCorrupt("store.meta lineage is not 16 bytes")
@@ -175,7 +175,7 @@ def load_idempotency(
             entries = image.entries
         else:
             raise IdempotencyAuthorityError(f"index.idemp has unknown version {version}")
-    except msgspec.DecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # msgspec.DecodeError, bad UTF-8
         raise IdempotencyAuthorityError(f"index.idemp does not decode: {exc}") from exc
     return {int.from_bytes(e.key, "big"): e for e in entries}
 

@@ -175,11 +175,16 @@ class ColumnBase:
             for name, width in _BLOBS:
                 blobs[name] = bytes(body[at : at + header.count * width])
                 at += header.count * width
-        except (msgspec.DecodeError, struct.error, ValueError):
+        except (struct.error, ValueError, RecursionError):
             return None
         if at != len(body) or any(len(b) == 0 and header.count for b in blobs.values()):
             return None
+        if not _consistent(header, cols):
+            return None
         covered = dict(header.segments)
+        reach = max(cols["off"]) + max(cols["length"]) if header.count else 0
+        if reach > max(covered.values(), default=0):  # a frame past every covered segment
+            return None
         actual = dict(segments)
         if any(actual.get(i) != size for i, size in covered.items()):
             return None
@@ -243,3 +248,20 @@ class ColumnBase:
 
     def last(self) -> IndexEntry | None:
         return self.entry(self.count - 1) if self.count else None
+
+
+def _consistent(header: Header, cols: dict[str, array[int]]) -> bool:
+    """Every stored row number and string id is in range (a CRC only proves the bytes
+    are as written, not that what wrote them was sane)."""
+    count, strings = header.count, len(header.strings)
+    if count < 0 or not {"entity", "scope", "kind"} <= set(header.groups):
+        return False
+    if count and (max(cols["entity"]) >= strings or max(cols["scope"]) >= strings):
+        return False
+    if any(
+        not 0 <= span[0] < strings for name in ("entity", "scope") for span in header.groups[name]
+    ):
+        return False
+    if len(cols["order"]) != count or (count and max(cols["order"]) >= count):
+        return False
+    return not cols["rows"] or max(cols["rows"]) < count

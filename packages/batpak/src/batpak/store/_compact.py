@@ -90,7 +90,7 @@ def resolve_pending(
     try:
         _, body = unwrap(path, data, PENDING_MAGIC, PENDING_VERSION)
         marker = msgspec.msgpack.decode(body, type=PendingCompaction)
-    except (SideFileCorrupt, msgspec.DecodeError) as exc:
+    except (SideFileCorrupt, ValueError, RecursionError) as exc:
         raise CompactionRecoveryRefused(f"compaction.pending is corrupt: {exc}") from exc
     except FutureVersion:
         raise

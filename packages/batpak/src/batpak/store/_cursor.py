@@ -85,7 +85,7 @@ class Cursor:
         if path is not None and fs.exists(path):
             try:
                 saved = msgspec.msgpack.decode(fs.read(path), type=CursorCheckpoint)
-            except msgspec.DecodeError as exc:
+            except (ValueError, RecursionError) as exc:  # msgspec.DecodeError, bad UTF-8
                 raise CursorCheckpointCorrupt(f"{path.name}: {exc}") from exc
             if saved.region_identity != self._identity:
                 raise CursorCheckpointRegionMismatch(

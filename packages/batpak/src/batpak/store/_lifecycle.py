@@ -168,7 +168,7 @@ def hidden_filter(directory: Path, fs: StoreFs = OS_FS) -> Callable[[IndexEntry]
     try:
         _, body = unwrap(path, data, HIDDEN_MAGIC, HIDDEN_VERSION)
         hidden = msgspec.msgpack.decode(body, type=_HiddenRanges)
-    except (SideFileCorrupt, msgspec.DecodeError) as exc:
+    except (SideFileCorrupt, ValueError, RecursionError) as exc:
         raise SideFileCorrupt(f"{HIDDEN_NAME} cannot be trusted: {exc}") from exc
     spans = [(r.start, r.end) for r in hidden.ranges]
     by_lane = {lane.lane: [(r.start, r.end) for r in lane.ranges] for lane in hidden.lane_ranges}
