@@ -155,12 +155,12 @@ def test_event_query_pages_ascending_exclusive_and_hides_hidden(lane: Lane) -> N
     assert mine(query(lane.client, entity="acct:1")["entries"]) == [
         v for v in lane.visible if v[1] == "acct:1"
     ]
-    assert query(lane.client, entity="hidden:")["entries"] == []
+    assert query(lane.client, entity="hidden")["entries"] == []
     assert query(lane.client, kind_category=0xF, kind_type_id=3)["entries"] == []
     hidden_ack = next(a for a in lane.acks if a["sequence"] in lane.hidden)
     with pytest.raises(netbat.HandlerFailed):
         lane.client.op("event.get", {"event_id_hex": hidden_ack["event_id_hex"]})
-    empty = query(lane.client, entity="nobody:")
+    empty = query(lane.client, entity="nobody")
     assert empty == {"entries": [], "next_after_global_sequence": None, "truncated": False}
     with pytest.raises(netbat.HandlerFailed):
         query(lane.client, limit=0)
@@ -196,7 +196,7 @@ def evidence_requests(lane: Lane) -> dict[str, dict[str, Any]]:
         },
         "evidence.store_resource": {},
         "evidence.read_walk": {
-            "entity": "acct:",
+            "entity": "acct",
             "scope": None,
             "kind_category": None,
             "kind_type_id": None,
