@@ -9,7 +9,7 @@ import pytest
 from batenbase_support import T0, Clock, caller
 
 from batenbase._host import RECEIPT_COORD, DeleteRequest, PutRequest
-from batenbase.errors import NotFound, PreconditionFailed, QuotaExceeded
+from batenbase.errors import NotFound, PreconditionFailed, QuotaExceeded, Unauthorized
 from batenbase.service import BatenBase
 from batpak import Store, canonical
 from syncbat import Completed, Failed, ReceiptEnvelope
@@ -100,5 +100,60 @@ def test_the_host_contract_is_sealed_and_stable(tmp_path: Path, clock: Clock) ->
     assert contract["module"]["id"] == "batenbase.kv"
     assert len(contract["module"]["digest"]) == 64
     names = [op["name"] for op in contract["operations"]]
-    assert names == ["batenbase.block.put", "batenbase.block.delete", "batenbase.event.append"]
+    assert names == [
+        "batenbase.block.put",
+        "batenbase.block.delete",
+        "batenbase.event.append",
+        "batenbase.tenant.create",
+        "batenbase.tenant.plan",
+        "batenbase.token.issue",
+        "batenbase.token.revoke",
+        "batenbase.tenant.read_receipts",
+    ]
     assert contract["operations"][0]["appends"] == ["evt.b001", "evt.b010"]
+
+
+def operator_receipts(bb: BatenBase) -> list[tuple[str, str]]:
+    store = bb._operator.store
+    return [
+        (r.descriptor_name, r.outcome.outcome_class)
+        for r in (
+            ReceiptEnvelope.decode(store.get(e.event_id).event.payload)
+            for e in store.by_entity(RECEIPT_COORD.entity)
+        )
+    ]
+
+
+def test_operator_changes_leave_receipts_in_the_operator_journal(
+    tmp_path: Path, clock: Clock
+) -> None:
+    with BatenBase.open(tmp_path / "d", clock=clock) as bb:
+        bb.bootstrap_operator_token()
+        bb.create_tenant("acme")
+        with pytest.raises(PreconditionFailed):
+            bb.create_tenant("acme")
+        issued = bb.issue_token("acme", "alice", "writer")
+        bb.set_plan("acme", "unlimited")
+        bb.set_read_receipts(caller(bb, "root", "admin"), True)
+        bb.revoke_token(issued.token_id)
+        bb.revoke_token(issued.token_id)
+        with pytest.raises(NotFound):
+            bb.revoke_token("nope")
+        expected = [
+            ("batenbase.token.issue", "completed"),
+            ("batenbase.tenant.create", "completed"),
+            ("batenbase.tenant.create", "failed"),
+            ("batenbase.token.issue", "completed"),
+            ("batenbase.tenant.plan", "completed"),
+            ("batenbase.token.issue", "completed"),
+            ("batenbase.tenant.read_receipts", "completed"),
+            ("batenbase.token.revoke", "completed"),
+            ("batenbase.token.revoke", "completed"),
+        ]
+        assert operator_receipts(bb) == expected
+    with BatenBase.open(tmp_path / "d", clock=clock) as bb:
+        assert operator_receipts(bb) == expected
+        info = bb.list_tenants()[0]
+        assert (info.plan, info.read_receipts) == ("unlimited", True)
+        with pytest.raises(Unauthorized):
+            bb.authenticate(issued.token)

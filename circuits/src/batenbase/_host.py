@@ -1,9 +1,9 @@
 """BatenBase's host contract: the hostbat module ``batenbase.kv`` and the Host that runs it.
 
-Every tenant write (put, delete, caller event) is a syncbat operation dispatched through one
-hostbat ``Host``. That gives each write a sealed, content-identified manifest entry (the
+Every write (put, delete, caller event, and the operator's tenant and token changes) is a
+syncbat operation dispatched through one hostbat ``Host``. That gives each write a sealed, content-identified manifest entry (the
 module digest and host fingerprints are on ``GET /admin/host``) and a runtime receipt: a
-syncbat ``ReceiptEnvelope`` (kind ``0xC5B7``) appended to the tenant's own journal at
+syncbat ``ReceiptEnvelope`` (kind ``0xC5B7``) appended to the journal the call wrote to at
 :data:`RECEIPT_COORD`, binding the operation, its outcome and the BLAKE3 hashes of the request
 (which names the caller's token) and of the answer.
 
@@ -17,7 +17,7 @@ Reads are not dispatched: a receipt per read would be an append per GET. "Who sa
 the batched read-receipt log instead.
 
 One Host serves every tenant: the journal a call writes to is staged per thread by
-:meth:`HostRuntime.call` for the backend and the sink. The Core keeps no per-call state, so
+:meth:`HostRuntime.staging` for the backend and the sink. The Core keeps no per-call state, so
 concurrent calls on different threads are safe.
 """
 
@@ -28,11 +28,11 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
-from batenbase._events import AUDIT_KIND, BLOCK_KINDS
+from batenbase._events import AUDIT_KIND, BLOCK_KINDS, OPERATOR_KINDS
 from batenbase._journal import DURABLE_TIMEOUT_S
 from batenbase._tenant import Tenant
 from batenbase.errors import BatenBaseError
@@ -43,6 +43,7 @@ from batpak import (
     Coordinate,
     DurabilityGate,
     IdempotencyKey,
+    Store,
     StoreError,
     canonical,
 )
@@ -65,11 +66,17 @@ MODULE_ID: Final = "batenbase.kv"
 MODULE_VERSION: Final = 1
 SCHEMA_VERSION: Final = 1
 RECEIPT_COORD: Final = Coordinate("syncbat:receipt:batenbase", "scope:receipts")
-"""Where each tenant's journal keeps the runtime receipts of its writes."""
+"""Where a journal keeps the runtime receipts of the calls that wrote to it: each tenant's
+journal for block and event writes, the operator journal for tenant and token changes."""
 
 PUT: Final = "batenbase.block.put"
 DELETE: Final = "batenbase.block.delete"
 APPEND_EVENT: Final = "batenbase.event.append"
+TENANT_CREATE: Final = "batenbase.tenant.create"
+TENANT_PLAN: Final = "batenbase.tenant.plan"
+TENANT_READ_RECEIPTS: Final = "batenbase.tenant.read_receipts"
+TOKEN_ISSUE: Final = "batenbase.token.issue"
+TOKEN_REVOKE: Final = "batenbase.token.revoke"
 EVENT_PAYLOAD_SCHEMA: Final = "batenbase.journal.payload"
 
 
@@ -104,6 +111,31 @@ class EventRequest(msgspec.Struct, frozen=True):
     idem: bytes = b""
 
 
+class TenantRequest(msgspec.Struct, frozen=True):
+    name: str
+    plan: str
+    t: float
+
+
+class ReadReceiptsRequest(msgspec.Struct, frozen=True):
+    name: str
+    enabled: bool
+    t: float
+
+
+class TokenRequest(msgspec.Struct, frozen=True):
+    tenant: str | None
+    observer: str
+    role: str
+    scopes: list[int]
+    t: float
+
+
+class RevokeRequest(msgspec.Struct, frozen=True):
+    token_id: str
+    t: float
+
+
 class WriteAck(msgspec.Struct, frozen=True):
     """What a write answers: the journal position of the event it appended."""
 
@@ -116,6 +148,11 @@ _OPS: Final = (
     (PUT, (BLOCK_KINDS[0], AUDIT_KIND), PutRequest),
     (DELETE, (BLOCK_KINDS[1],), DeleteRequest),
     (APPEND_EVENT, (AUDIT_KIND,), EventRequest),
+    (TENANT_CREATE, (OPERATOR_KINDS[0],), TenantRequest),
+    (TENANT_PLAN, (OPERATOR_KINDS[1],), TenantRequest),
+    (TOKEN_ISSUE, (OPERATOR_KINDS[2],), TokenRequest),
+    (TOKEN_REVOKE, (OPERATOR_KINDS[3],), RevokeRequest),
+    (TENANT_READ_RECEIPTS, (OPERATOR_KINDS[4],), ReadReceiptsRequest),
 )
 
 
@@ -131,11 +168,18 @@ def descriptor(name: str, kinds: tuple[int, ...]) -> OperationDescriptor:
 # -- the per-call slot, the backend and the receipt sink -----------------------------------
 
 
+class Journal(Protocol):
+    """What a call writes to: a tenant's journal or the operator journal."""
+
+    @property
+    def store(self) -> Store: ...
+
+
 @dataclass(slots=True)
 class CallSlot:
     """The journal one call writes to, and what its handler staged for after the call."""
 
-    tenant: Tenant
+    journal: Journal
     wrote: bool = False
     staged: list[Any] = field(default_factory=list)
 
@@ -151,8 +195,8 @@ class _Calls:
         return slot
 
     @contextlib.contextmanager
-    def open(self, tenant: Tenant) -> Iterator[CallSlot]:
-        slot = CallSlot(tenant)
+    def open(self, journal: Journal) -> Iterator[CallSlot]:
+        slot = CallSlot(journal)
         self._local.slot = slot
         try:
             yield slot
@@ -170,7 +214,7 @@ class JournalBackend(FailClosedBackend):
     def append_typed_event(self, coordinate: Coordinate, value: msgspec.Struct) -> AppendReceipt:
         slot = self._calls.current()
         try:
-            receipt = slot.tenant.store.append_typed(coordinate, value, _options(coordinate))
+            receipt = slot.journal.store.append_typed(coordinate, value, _options(coordinate))
         except StoreError as exc:
             raise EffectError(str(exc)) from exc
         slot.wrote = True
@@ -189,7 +233,7 @@ class JournalReceiptSink:
         options = _options(
             RECEIPT_COORD, durable=slot.wrote, extensions=receipt_extensions(envelope)
         )
-        receipt = slot.tenant.store.append_typed(RECEIPT_COORD, envelope.to_wire(), options)
+        receipt = slot.journal.store.append_typed(RECEIPT_COORD, envelope.to_wire(), options)
         return RecordedReceipt(envelope, receipt)
 
 
@@ -255,17 +299,19 @@ class HostRuntime:
         )
         self.host.start()
 
-    def staging(self, tenant: Tenant) -> contextlib.AbstractContextManager[CallSlot]:
-        """Stage ``tenant``'s journal for the calls made on this thread inside the block."""
-        return self._calls.open(tenant)
+    def staging(self, journal: Journal) -> contextlib.AbstractContextManager[CallSlot]:
+        """Stage ``journal`` for the calls made on this thread inside the block."""
+        return self._calls.open(journal)
 
     def current(self) -> CallSlot:
         """The slot of the call running on this thread (for handlers)."""
         return self._calls.current()
 
     def tenant(self) -> Tenant:
-        """The tenant whose journal the running call writes to (for handlers)."""
-        return self._calls.current().tenant
+        """The tenant whose journal the running call writes to (for tenant handlers)."""
+        journal = self._calls.current().journal
+        assert isinstance(journal, Tenant)
+        return journal
 
     def invoke(self, name: str, request: msgspec.Struct) -> WriteAck:
         """Dispatch ``request`` to ``name`` (inside :meth:`staging`). A handler's

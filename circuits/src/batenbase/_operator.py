@@ -1,6 +1,8 @@
 """Operator state: tenants, plans, read-receipt switches and token records.
 
-It lives in its own journal (``<data_dir>/operator/``) and is rebuilt from it on open. Tokens
+It lives in its own journal (``<data_dir>/operator/``) and is rebuilt from it on open. Changes
+are dispatched by the service as host operations that append to this journal; once durable,
+the service applies them here with :meth:`OperatorState.apply`. Tokens
 are ``bbt_<token_id>_<secret>`` with a 256-bit secret; only the BLAKE3 digest of the whole token
 is stored, and a presented token is checked with ``hmac.compare_digest``.
 """
@@ -27,7 +29,7 @@ from batenbase._events import (
 )
 from batenbase.errors import NotFound, Unauthorized
 from batenbase.model import Caller, IssuedToken, Plan, Role
-from batpak import Coordinate, Region
+from batpak import Region, Store
 
 _TOKEN_PREFIX = "bbt_"
 
@@ -57,11 +59,15 @@ class OperatorState:
 
     def __init__(self, path: Path, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()  # held across a dispatched change and its apply
         self.tenants: dict[str, TenantRecord] = {}
         self.tokens: dict[str, TokenRecord] = {}
         self._store = _journal.open_store(path, clock)
         self._replay()
+
+    @property
+    def store(self) -> Store:
+        return self._store
 
     def close(self) -> None:
         self._store.close()
@@ -69,6 +75,10 @@ class OperatorState:
     def _replay(self) -> None:
         for stored in self._store.events(self._store.query(Region.scope(OPERATOR_SCOPE))):
             self._apply(stored.decode(_type_of(stored.event.header.event_kind)))
+
+    def apply(self, event: msgspec.Struct) -> None:
+        """Apply a durable operator event (the caller holds :attr:`lock`)."""
+        self._apply(event)
 
     def _apply(self, event: msgspec.Struct) -> None:
         if isinstance(event, TenantCreated):
@@ -93,51 +103,6 @@ class OperatorState:
             )
         elif isinstance(event, TokenRevoked):
             self.tokens[event.token_id].revoked = True
-
-    def _record(self, entity: str, event: msgspec.Struct) -> None:
-        _journal.append(self._store, Coordinate(entity, OPERATOR_SCOPE), event)
-        self._apply(event)
-
-    # -- mutations (each durable before it returns) -------------------------------------
-
-    def create_tenant(self, name: str, plan: Plan) -> TenantRecord:
-        with self._lock:
-            if name not in self.tenants:
-                self._record(f"tenant:{name}", TenantCreated(name, plan, self._clock()))
-            return self.tenants[name]
-
-    def set_plan(self, name: str, plan: Plan) -> TenantRecord:
-        with self._lock:
-            self._tenant(name)
-            self._record(f"tenant:{name}", PlanSet(name, plan, self._clock()))
-            return self.tenants[name]
-
-    def set_read_receipts(self, name: str, enabled: bool) -> TenantRecord:
-        with self._lock:
-            self._tenant(name)
-            self._record(f"tenant:{name}", ReadReceiptsSet(name, enabled, self._clock()))
-            return self.tenants[name]
-
-    def issue(
-        self, tenant: str | None, observer: str, role: Role, scopes: frozenset[int]
-    ) -> IssuedToken:
-        token_id = secrets.token_hex(8)
-        token = f"{_TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        event = TokenIssued(
-            token_id, tenant, observer, role, sorted(scopes), _digest(token), self._clock()
-        )
-        with self._lock:
-            self._record(f"token:{token_id}", event)
-        return IssuedToken(token, token_id, tenant, observer, role)
-
-    def revoke(self, token_id: str) -> TokenRecord:
-        with self._lock:
-            record = self.tokens.get(token_id) if isinstance(token_id, str) else None
-            if record is None:
-                raise NotFound("no such token")
-            if not record.revoked:
-                self._record(f"token:{token_id}", TokenRevoked(token_id, self._clock()))
-            return record
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -165,6 +130,16 @@ class OperatorState:
         if record.tenant is None:
             return Caller("", record.observer, "admin", frozenset(), token_id, operator=True)
         return Caller(record.tenant, record.observer, record.role, record.scopes, token_id)
+
+
+def new_token(
+    tenant: str | None, observer: str, role: Role, scopes: list[int], t: float
+) -> tuple[TokenIssued, IssuedToken]:
+    """A fresh token and the event that records its digest (never the token itself)."""
+    token_id = secrets.token_hex(8)
+    token = f"{_TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+    event = TokenIssued(token_id, tenant, observer, role, scopes, _digest(token), t)
+    return event, IssuedToken(token, token_id, tenant, observer, role)
 
 
 def _plan(value: str) -> Plan:

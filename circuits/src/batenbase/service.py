@@ -48,22 +48,36 @@ from batenbase._blocks import AuditRow, Revision, etag
 from batenbase._events import (
     AUDIT_SCOPE,
     BLOCK_SCOPE,
+    OPERATOR_SCOPE,
     AuditRecorded,
     BlockDeleted,
     BlockPut,
+    PlanSet,
+    ReadReceiptsSet,
     ReadRow,
+    TenantCreated,
+    TokenRevoked,
 )
 from batenbase._host import (
     APPEND_EVENT,
     DELETE,
     PUT,
+    TENANT_CREATE,
+    TENANT_PLAN,
+    TENANT_READ_RECEIPTS,
+    TOKEN_ISSUE,
+    TOKEN_REVOKE,
     DeleteRequest,
     EventRequest,
     HostRuntime,
     PutRequest,
+    ReadReceiptsRequest,
+    RevokeRequest,
+    TenantRequest,
+    TokenRequest,
     WriteAck,
 )
-from batenbase._operator import OperatorState
+from batenbase._operator import OperatorState, new_token
 from batenbase._proof import build_proof
 from batenbase._receipts import DEFAULT_BATCH, DEFAULT_INTERVAL_S, ReceiptFlusher
 from batenbase._tenant import Tenant, block_entity
@@ -122,7 +136,16 @@ class BatenBase:
         self._operator = OperatorState(self._dir / "operator", clock)
         self._fresh = not self._operator.has_operator_token()
         self._runtime = HostRuntime(
-            {PUT: self._put, DELETE: self._delete, APPEND_EVENT: self._append_event}
+            {
+                PUT: self._put,
+                DELETE: self._delete,
+                APPEND_EVENT: self._append_event,
+                TENANT_CREATE: self._tenant_create,
+                TENANT_PLAN: self._tenant_plan,
+                TENANT_READ_RECEIPTS: self._tenant_read_receipts,
+                TOKEN_ISSUE: self._token_issue,
+                TOKEN_REVOKE: self._token_revoke,
+            }
         )
         self._closed = False
         for name in self._operator.tenants:
@@ -174,19 +197,17 @@ class BatenBase:
         self._fresh = False
         if self._operator.has_operator_token():
             return None
-        return self._operator.issue(None, "operator", "admin", frozenset())
+        return self._issue(None, "operator", "admin", [])
 
     def issue_operator_token(self) -> IssuedToken:
         self._fresh = False
-        return self._operator.issue(None, "operator", "admin", frozenset())
+        return self._issue(None, "operator", "admin", [])
 
     def create_tenant(self, name: str, plan: Plan = "free") -> TenantInfo:
         check.tenant_name(name)
         _check_plan(plan)
         with self._tenants_lock:
-            if name in self._operator.tenants:
-                raise PreconditionFailed(f"tenant {name!r} already exists")
-            self._operator.create_tenant(name, plan)
+            self._operate(TENANT_CREATE, TenantRequest(name, plan, self._clock()))
             tenant = self._open_tenant(name)
         tenant.audit("bb.tenant.created", "operator", _json({"plan": plan}))
         return self._info(tenant)
@@ -195,7 +216,7 @@ class BatenBase:
         _check_plan(plan)
         t = self._tenant(tenant)
         with t.lock:  # a plan change and a quota check never interleave
-            self._operator.set_plan(tenant, plan)
+            self._operate(TENANT_PLAN, TenantRequest(tenant, plan, self._clock()))
         t.audit("bb.tenant.plan", "operator", _json({"plan": plan}))
         return self._info(t)
 
@@ -207,7 +228,7 @@ class BatenBase:
         if role not in ROLES:
             raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="bad_role")
         scope_set = check.scopes(scopes)
-        issued = self._operator.issue(tenant, observer, role, scope_set)
+        issued = self._issue(tenant, observer, role, sorted(scope_set))
         details = {
             "token_id": issued.token_id,
             "observer": observer,
@@ -218,7 +239,10 @@ class BatenBase:
         return issued
 
     def revoke_token(self, token_id: str) -> None:
-        record = self._operator.revoke(token_id)
+        if not isinstance(token_id, str) or token_id not in self._operator.tokens:
+            raise NotFound("no such token")
+        self._operate(TOKEN_REVOKE, RevokeRequest(token_id, self._clock()))
+        record = self._operator.tokens[token_id]
         if record.tenant is not None and record.tenant in self._tenants:
             details = {"token_id": token_id, "observer": record.observer}
             self._tenants[record.tenant].audit("bb.token.revoked", "operator", _json(details))
@@ -542,7 +566,7 @@ class BatenBase:
         self._require(t, caller, "admin", "set_read_receipts")
         if not isinstance(enabled, bool):
             raise BadRequest("enabled must be a boolean", code="bad_enabled")
-        self._operator.set_read_receipts(t.name, enabled)
+        self._operate(TENANT_READ_RECEIPTS, ReadReceiptsRequest(t.name, enabled, self._clock()))
         t.audit("bb.tenant.read_receipts", caller.observer, _json({"enabled": enabled}))
         return self._info(t)
 
@@ -551,6 +575,60 @@ class BatenBase:
             return t.with_data(revisions)
         except LookupError:
             raise NotFound("the revision was compacted away while it was read") from None
+
+    # -- dispatched operator changes ----------------------------------------------------------
+
+    def _operate(self, name: str, request: msgspec.Struct) -> list[Any]:
+        """Dispatch an operator change to the operator journal, then apply what it staged."""
+        with self._operator.lock, self._runtime.staging(self._operator) as slot:
+            self._runtime.invoke(name, request)
+            for item in slot.staged:
+                if not isinstance(item, IssuedToken):
+                    self._operator.apply(item)
+            return slot.staged
+
+    def _issue(
+        self, tenant: str | None, observer: str, role: Role, scopes: list[int]
+    ) -> IssuedToken:
+        request = TokenRequest(tenant, observer, role, scopes, self._clock())
+        return next(i for i in self._operate(TOKEN_ISSUE, request) if isinstance(i, IssuedToken))
+
+    def _record(self, ctx: Ctx, entity: str, event: msgspec.Struct) -> WriteAck:
+        coord = Coordinate(entity, OPERATOR_SCOPE)
+        receipt = ctx.event_append_handle().append_typed(coord, event)
+        self._runtime.current().staged.append(event)
+        return WriteAck(receipt.global_sequence, str(receipt.event_id), receipt.content_hash)
+
+    def _tenant_create(self, req: TenantRequest, ctx: Ctx) -> WriteAck:
+        if req.name in self._operator.tenants:
+            raise PreconditionFailed(f"tenant {req.name!r} already exists")
+        return self._record(ctx, f"tenant:{req.name}", TenantCreated(req.name, req.plan, req.t))
+
+    def _tenant_plan(self, req: TenantRequest, ctx: Ctx) -> WriteAck:
+        self._operator.tenant(req.name)
+        return self._record(ctx, f"tenant:{req.name}", PlanSet(req.name, req.plan, req.t))
+
+    def _tenant_read_receipts(self, req: ReadReceiptsRequest, ctx: Ctx) -> WriteAck:
+        self._operator.tenant(req.name)
+        event = ReadReceiptsSet(req.name, req.enabled, req.t)
+        return self._record(ctx, f"tenant:{req.name}", event)
+
+    def _token_issue(self, req: TokenRequest, ctx: Ctx) -> WriteAck:
+        role: Role = (
+            "admin" if req.role == "admin" else "writer" if req.role == "writer" else "reader"
+        )
+        event, issued = new_token(req.tenant, req.observer, role, req.scopes, req.t)
+        ack = self._record(ctx, f"token:{issued.token_id}", event)
+        self._runtime.current().staged.append(issued)
+        return ack
+
+    def _token_revoke(self, req: RevokeRequest, ctx: Ctx) -> WriteAck:
+        record = self._operator.tokens.get(req.token_id)
+        if record is None:
+            raise NotFound("no such token")
+        if record.revoked:  # already revoked: nothing to write
+            return WriteAck(0, "", bytes(32))
+        return self._record(ctx, f"token:{req.token_id}", TokenRevoked(req.token_id, req.t))
 
     # -- dispatched writes ------------------------------------------------------------------
 
