@@ -6,7 +6,8 @@ rebuild from the segments, a read-only open, a snapshot and a fork; removing the
 ranges file brings exactly them back, so they were durable, not lost),
 INV-FORK-ISOLATION (a fork opens on its own after the source directory is deleted, keeps the
 source identity, shares no later write in either direction, has its own copy of every
-idempotency key; snapshot and fork boot, and both are refused during an active fence),
+idempotency key; snapshot and fork boot, and both are refused during an active fence; a fork
+that hits a full disk, through the public ``StoreConfig.with_fs`` seam, publishes nothing),
 INV-IMPORT-CONTENT-ISOMORPHISM (every imported event keeps its payload bytes, content hash,
 coordinate, kind and correlation id; gets a new id, sequence and chain link; loses its
 causation; a second import is a no-op; a store importing itself stops at the frontier it saw).
@@ -20,9 +21,11 @@ fixed seed per test.
 
 from __future__ import annotations
 
+import errno
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from refstore import b3, frame_fields, parse_segment, segment_files
@@ -38,11 +41,13 @@ from batpak import (
     IndexEntry,
     NotFound,
     Region,
+    RetryableError,
     Store,
     StoreConfig,
     StoreError,
     VisibilityFenceActive,
 )
+from batpak.fs import OS_FS, WriteFile
 
 KIND = 0xE0F1
 SCOPE = "scope:ffi"
@@ -183,6 +188,54 @@ def test_fork_is_self_contained_isolated_and_owns_its_idempotency(tmp_path: Path
     with Store.open(StoreConfig(tmp_path / "snapshot")) as source_copy:
         assert mine not in _user_ids(source_copy)
         assert source_copy.read_raw(source_key.event_id) == b"\xa2sk"
+
+
+class _FullDiskOutside:
+    """A filesystem (the public ``StoreConfig.with_fs`` seam) that reports ENOSPC for every
+    file created or linked outside ``home`` once armed: the store itself keeps working."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home.resolve()
+        self.armed = False
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(OS_FS, name)
+
+    def _check(self, path: Path) -> None:
+        if self.armed and not path.resolve().is_relative_to(self.home):
+            self.refused += 1
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    def create(self, path: Path, *, exclusive: bool) -> WriteFile:
+        self._check(path)
+        return OS_FS.create(path, exclusive=exclusive)
+
+    def link(self, source: Path, target: Path) -> None:
+        self._check(target)
+        OS_FS.link(source, target)
+
+
+@pytest.mark.invariant("INV-FORK-ISOLATION")
+def test_a_fork_that_hits_a_full_disk_publishes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "source"
+    disk = _FullDiskOutside(home)
+    config = StoreConfig(home).with_fs(disk)
+    with Store.open(config) as store:
+        store.append(Coordinate("acct:full", SCOPE), KIND, "sealed soon")
+    with Store.open(config) as store:
+        kept = store.append(Coordinate("acct:full", SCOPE), KIND, "active")
+        disk.armed = True
+        with pytest.raises(RetryableError):
+            store.fork(tmp_path / "fork")
+        assert disk.refused
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["source"]  # nothing published
+        disk.armed = False
+        store.fork(tmp_path / "fork")  # the same fork succeeds once there is room
+        after = store.append(Coordinate("acct:full", SCOPE), KIND, "source goes on")
+    with Store.open(StoreConfig(tmp_path / "fork")) as fork:
+        assert kept.event_id in _user_ids(fork)
+        assert after.event_id not in _user_ids(fork)
 
 
 def _chain_ok(directory: Path, entries: list[IndexEntry]) -> None:
