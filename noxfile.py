@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -79,3 +81,22 @@ def bench(session: nox.Session) -> None:
     _install_workspace(session)
     session.install("eventsourcing==9.5.6", "pyinstrument>=5", "py-spy>=0.4")
     session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
+def crash(session: nox.Session) -> None:
+    """Deep crash run: the kill -9 loop (1000 kills unless BATPAK_CRASH_KILLS says otherwise)
+    with its durable-ack oracle, plus every crash-image and torn-tail test; prints kills, ack
+    checks and time."""
+    _install_workspace(session)
+    kills = os.environ.get("BATPAK_CRASH_KILLS") or "1000"
+    session.run(
+        "pytest",
+        "conformance/test_crash_kill9.py",
+        "conformance/test_crash_images.py",
+        "conformance/test_crash_compaction.py",
+        "conformance/test_crash_torn.py",
+        "conformance/test_crash_faults.py",
+        *session.posargs,
+        env={"BATPAK_CRASH_KILLS": kills},
+    )
