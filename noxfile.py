@@ -86,8 +86,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def crash(session: nox.Session) -> None:
     """Deep crash run: the kill -9 loop (1000 kills unless BATPAK_CRASH_KILLS says otherwise)
-    with its durable-ack oracle, plus every crash-image and torn-tail test; prints kills, ack
-    checks and time."""
+    with its durable-ack oracle, plus every crash-image and torn-tail test over 200
+    hypothesis-chosen workloads; prints kills, ack checks and time."""
     _install_workspace(session)
     kills = os.environ.get("BATPAK_CRASH_KILLS") or "1000"
     session.run(
@@ -98,5 +98,5 @@ def crash(session: nox.Session) -> None:
         "conformance/test_crash_torn.py",
         "conformance/test_crash_faults.py",
         *session.posargs,
-        env={"BATPAK_CRASH_KILLS": kills},
+        env={"BATPAK_CRASH_KILLS": kills, "BATPAK_CRASH_EXAMPLES": "200"},
     )
