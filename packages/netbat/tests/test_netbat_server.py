@@ -236,6 +236,23 @@ async def test_connection_limit_holds() -> None:
 
 
 @pytest.mark.anyio
+async def test_lifetime_limit_stops_accepting_and_serve_returns() -> None:
+    server = RequestServer(Echo(), ServerConfig(lifetime_connections=2))
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            port = await tg.start(server.serve, "127.0.0.1", 0)
+            for i in range(2):
+                reply = await exchange(port, encode_request("ping", bytes([i])))
+                assert reply == encode_ok(bytes([i]))
+            # serve returned by itself: the task group exits with nothing to cancel
+    assert server.stats.accepted_connections == 2
+    with pytest.raises(OSError, match=r"(?i)connect"):  # the listener is closed
+        await anyio.connect_tcp("127.0.0.1", port)
+    with pytest.raises(ValueError, match="lifetime_connections"):
+        ServerConfig(lifetime_connections=0)
+
+
+@pytest.mark.anyio
 async def test_storm_of_hostile_and_honest_connections() -> None:
     server = RequestServer(
         Echo(), ServerConfig(read_timeout=1.0, write_timeout=1.0, max_connections=64)

@@ -81,21 +81,41 @@ async def serve_tcp(
     ssl_context: ssl.SSLContext | None,
     handshake_timeout: float | None,
     task_status: TaskStatus[int],
+    lifetime_connections: int | None = None,
 ) -> None:
     """Accept connections until cancelled; each runs ``handler`` in its own task.
 
     A permit is taken before each accept, so at most ``max_connections`` handlers run and
     further clients wait in the kernel backlog. Handler failures are contained and counted.
+    With ``lifetime_connections`` the listener stops accepting after that many connections
+    and returns once they are served (the reference's ``ConnectionLimit::Lifetime``).
     """
     permits = anyio.Semaphore(max_connections) if max_connections is not None else None
+    budget = _Budget(lifetime_connections) if lifetime_connections is not None else None
     multi = await anyio.create_tcp_listener(local_host=host, local_port=port)
     async with multi, anyio.create_task_group() as tg:
         bound = multi.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
-        for listener in multi.listeners:
-            tg.start_soon(
-                _accept_loop, listener, tg, permits, handler, stats, ssl_context, handshake_timeout
-            )
-        task_status.started(bound)
+        async with anyio.create_task_group() as accepting:
+            for listener in multi.listeners:
+                accepting.start_soon(
+                    _accept_loop,
+                    listener,
+                    tg,
+                    permits,
+                    handler,
+                    stats,
+                    ssl_context,
+                    handshake_timeout,
+                    budget,
+                    accepting.cancel_scope,
+                )
+            task_status.started(bound)
+        await multi.aclose()  # a spent lifetime budget: refuse new peers, finish the accepted
+
+
+@dataclass(slots=True)
+class _Budget:
+    left: int
 
 
 async def _accept_loop(
@@ -106,6 +126,8 @@ async def _accept_loop(
     stats: ListenerStats,
     ssl_context: ssl.SSLContext | None,
     handshake_timeout: float | None,
+    budget: _Budget | None,
+    accepting: anyio.CancelScope,
 ) -> None:
     assert isinstance(listener, anyio.abc.SocketListener)
     while True:
@@ -119,6 +141,16 @@ async def _accept_loop(
             await anyio.sleep(0.01)
             continue
         stats.accepted_connections += 1
+        if budget is not None:
+            budget.left -= 1
+            if budget.left <= 0:
+                accepting.cancel()  # every accept loop stops; accepted connections finish
+            if budget.left < 0:  # a second listener raced past the budget
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+                if permits is not None:
+                    permits.release()
+                return
         tg.start_soon(_connection, stream, permits, handler, stats, ssl_context, handshake_timeout)
 
 
@@ -164,6 +196,9 @@ class _ListenerConfig(Protocol):
     @property
     def tls_handshake_timeout(self) -> float | None: ...
 
+    @property
+    def lifetime_connections(self) -> int | None: ...
+
 
 class Listener:
     """What the request and subscription servers share: listening over TCP or TLS with a
@@ -180,7 +215,8 @@ class Listener:
         *,
         task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen and serve until cancelled; ``task_status.started`` gets the bound port."""
+        """Listen and serve until cancelled (or until a lifetime limit is spent and its
+        connections are served); ``task_status.started`` gets the bound port."""
         await serve_tcp(
             host,
             port,
@@ -190,6 +226,7 @@ class Listener:
             ssl_context=self.ssl_context,
             handshake_timeout=self.config.tls_handshake_timeout,
             task_status=task_status,
+            lifetime_connections=self.config.lifetime_connections,
         )
 
     async def handle_connection(self, stream: ByteStream) -> None:

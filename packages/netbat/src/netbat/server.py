@@ -35,7 +35,9 @@ DEFAULT_TLS_HANDSHAKE_TIMEOUT = 10.0
 class ServerConfig:
     """How a ``RequestServer`` bounds its clients.
 
-    ``max_connections`` caps concurrent connections (None: unlimited); ``read_timeout`` bounds
+    ``max_connections`` caps concurrent connections (None: unlimited); ``lifetime_connections``
+    caps the total, after which ``serve`` stops accepting and returns once those connections
+    are served (None: no cap); ``read_timeout`` bounds
     the wait for one whole request line and ``write_timeout`` one response write, in seconds
     (None: wait forever, the reference default; set both when facing untrusted peers);
     ``worker_threads`` bounds concurrent dispatcher calls.
@@ -45,6 +47,7 @@ class ServerConfig:
     limits: Limits = dataclasses.field(default_factory=Limits)
     max_requests_per_connection: int = DEFAULT_MAX_REQUESTS_PER_CONNECTION
     max_connections: int | None = DEFAULT_MAX_CONNECTIONS
+    lifetime_connections: int | None = None
     read_timeout: float | None = None
     write_timeout: float | None = None
     tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT
@@ -55,6 +58,8 @@ class ServerConfig:
             raise ValueError("max_requests_per_connection must be at least 1")
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("max_connections must be at least 1 (or None)")
+        if self.lifetime_connections is not None and self.lifetime_connections < 1:
+            raise ValueError("lifetime_connections must be at least 1 (or None)")
         if self.worker_threads < 1:
             raise ValueError("worker_threads must be at least 1")
 

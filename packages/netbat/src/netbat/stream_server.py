@@ -42,12 +42,14 @@ class SubscriptionServerConfig:
 
     ``first_line_timeout`` is the time a client has to send SUBSCRIBE; ``write_timeout``
     bounds each frame write; ``poll_interval`` is the feed poll timeout; ``control_lane`` is
-    the number of client frames buffered ahead of the delivery loop.
+    the number of client frames buffered ahead of the delivery loop. ``max_connections`` and
+    ``lifetime_connections`` bound concurrent and total connections as for ``ServerConfig``.
     """
 
     _: dataclasses.KW_ONLY
     limits: Limits = dataclasses.field(default_factory=Limits)
     max_connections: int | None = DEFAULT_MAX_CONNECTIONS
+    lifetime_connections: int | None = None
     first_line_timeout: float | None = 0.25
     write_timeout: float | None = 5.0
     poll_interval: float = 0.05
@@ -59,6 +61,8 @@ class SubscriptionServerConfig:
     def __post_init__(self) -> None:
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("max_connections must be at least 1 (or None)")
+        if self.lifetime_connections is not None and self.lifetime_connections < 1:
+            raise ValueError("lifetime_connections must be at least 1 (or None)")
         if self.server_max_window < 1 or self.control_lane < 1 or self.worker_threads < 1:
             raise ValueError("server_max_window, control_lane and worker_threads must be >= 1")
 
