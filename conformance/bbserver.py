@@ -62,6 +62,7 @@ class BBServer:
 
     def start(self, timeout: float = 30.0) -> BBServer:
         self.runs += 1
+        self.root.mkdir(parents=True, exist_ok=True)
         out = self.root / f"server.{self.runs}.out"
         err = self.root / f"server.{self.runs}.err"
         cmd = [sys.executable, "-m", "batenbase", "serve", "--data", str(self.data), "--port", "0"]
