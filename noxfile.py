@@ -100,3 +100,21 @@ def crash(session: nox.Session) -> None:
         *session.posargs,
         env={"BATPAK_CRASH_KILLS": kills, "BATPAK_CRASH_EXAMPLES": "200"},
     )
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """Bounded HTTP load on a real BatenBase server: zero errors, nothing lost, p50/p99 per op.
+
+    ``nox -s load -- --duration 60 --clients 32``; figures in ``batenbase-load.json``.
+    """
+    _install_workspace(session)
+    session.run("python", "conformance/load.py", *session.posargs)
+
+
+@nox.session
+def bite(session: nox.Session) -> None:
+    """The conformance tests against planted bugs (lying fsync, no chain check, duplicate
+    idempotency key, cross-tenant read): each must be CAUGHT; the unmutated run must pass."""
+    _install_workspace(session)
+    session.run("python", "-m", "bite", *session.posargs, env={"PYTHONPATH": "conformance"})
