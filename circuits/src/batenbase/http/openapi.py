@@ -219,6 +219,15 @@ def template(path: str) -> str:
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
 
 
+# Answers that are not a plain 200 JSON document.
+_CREATED = {
+    ("POST", "/admin/tenants"),
+    ("POST", "/admin/tenants/{name}/tokens"),
+    ("POST", "/admin/operator_tokens"),
+}
+_MEDIA = {("GET", "/docs"): "text/html", ("GET", "/metrics"): "text/plain"}
+
+
 def build_openapi(routes: list[BaseRoute]) -> dict[str, Any]:
     """Describe every route; a route missing from the table is a bug caught by the tests."""
     paths: dict[str, dict[str, Any]] = {}
@@ -237,9 +246,11 @@ def build_openapi(routes: list[BaseRoute]) -> dict[str, Any]:
                 "operationId": f"{method.lower()}_{route.name}",
                 "parameters": params,
                 "responses": {
-                    "200": {
+                    "201" if (method, path) in _CREATED else "200": {
                         "description": "success",
-                        "content": {"application/json": {"schema": schema}},
+                        "content": {
+                            _MEDIA.get((method, path), "application/json"): {"schema": schema}
+                        },
                     },
                     "default": {
                         "description": "error",
