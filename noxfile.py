@@ -12,7 +12,7 @@ nox.options.error_on_missing_interpreters = True
 
 PACKAGES = ["packages/batpak", "packages/syncbat", "packages/netbat", "packages/hostbat"]
 WIRING = ["circuits"]
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "msgpack>=1.0", "pyyaml>=6"]
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "msgpack>=1.0", "pyyaml>=6", "schemathesis>=4.0"]
 
 
 def _install_workspace(session: nox.Session) -> None:
@@ -118,3 +118,31 @@ def bite(session: nox.Session) -> None:
     idempotency key, cross-tenant read): each must be CAUGHT; the unmutated run must pass."""
     _install_workspace(session)
     session.run("python", "-m", "bite", *session.posargs, env={"PYTHONPATH": "conformance"})
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """atheris over every fuzz target, time-boxed (``FUZZ_SECONDS`` per target, default 60),
+    then the REST schemathesis run with more examples and the regression replay. Crashers land
+    in ``conformance/regressions/<target>/``: commit them with the fix.
+
+    ``nox -s fuzz -- --seconds 10 --targets netbat_stream,store_segment``.
+    """
+    _install_workspace(session)
+    session.install("atheris>=2.3")
+    seconds = os.environ.get("FUZZ_SECONDS") or "60"
+    session.run(
+        "python",
+        "-m",
+        "fuzz",
+        "--seconds",
+        seconds,
+        *session.posargs,
+        env={"PYTHONPATH": "conformance"},
+    )
+    session.run(
+        "pytest",
+        "conformance/test_schemathesis_batenbase.py",
+        "conformance/test_fuzz_regressions.py",
+        env={"FUZZ_REST_EXAMPLES": os.environ.get("FUZZ_REST_EXAMPLES") or "40"},
+    )
