@@ -80,7 +80,7 @@ class Sizes:
     def for_mode(cls, quick: bool) -> Sizes:
         if quick:
             return cls(True, 150, 2, 32, 10, 20_480, 256, 50_000, 20_000, 2.0, 64, 32)
-        return cls(False, 1500, 3, 32, 60, 200_000, 256, 1_000_000, 1_000_000, 8.0, 64, 32)
+        return cls(False, 1500, 3, 32, 150, 200_000, 256, 1_000_000, 1_000_000, 8.0, 64, 32)
 
 
 @dataclass(slots=True)

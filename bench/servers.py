@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,17 +22,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextlib.contextmanager
 def child(
-    argv: list[str], ready: str, log: Path, *, timeout: float = 60.0
+    argv: list[str],
+    ready: str,
+    log: Path,
+    *,
+    timeout: float = 60.0,
+    prefix: list[str] | None = None,
 ) -> Iterator[tuple[int, list[str]]]:
     """Run ``python argv...`` until its stdout matches the regex ``ready``; yield
-    ``(pid, stdout lines so far)``. Stderr (access logs, tracebacks) goes to the file ``log``."""
+    ``(pid, stdout lines so far)``. Stderr (access logs, tracebacks) goes to the file ``log``.
+    ``prefix`` wraps the command (a profiler), and the pid is then the wrapper's."""
     env = dict(os.environ)
     path = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
     env["PYTHONPATH"] = os.pathsep.join(path)
     env["PYTHONUNBUFFERED"] = "1"
     with log.open("ab") as errors:
         proc = subprocess.Popen(
-            [sys.executable, *argv],
+            [*(prefix or []), sys.executable, *argv],
             stdout=subprocess.PIPE,
             stderr=errors,
             stdin=subprocess.DEVNULL,
@@ -41,18 +47,22 @@ def child(
         )
     assert proc.stdout is not None
     lines: list[str] = []
+    stdout = proc.stdout
+
+    def pump() -> None:  # a thread, so buffered lines are never missed by a select()
+        for line in stdout:
+            lines.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     pattern = re.compile(ready)
     try:
         deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            while not any(pattern.search(line) for line in lines):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{argv} did not become ready: {lines}")
-                if sel.select(timeout=0.5):
-                    line = proc.stdout.readline()
-                    if line:
-                        lines.append(line.rstrip("\n"))
+        while not any(pattern.search(line) for line in list(lines)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{argv} did not become ready: {lines}\n{tail}")
+            time.sleep(0.05)
         yield proc.pid, lines
     finally:
         if proc.poll() is None:
@@ -62,7 +72,8 @@ def child(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        proc.stdout.close()
+        reader.join(timeout=5)
+        stdout.close()
 
 
 def port_of(lines: list[str], ready: str) -> int:
