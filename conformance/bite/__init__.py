@@ -61,6 +61,26 @@ VARIANTS: dict[str, Variant] = {
             "BatenBase serves another tenant's block when the caller's tenant has none",
             ("INV-TENANT-ISOLATION", "INV-INVISIBLE-EQUALS-MISSING"),
         ),
+        Variant(
+            "invisible-forbidden",
+            "BatenBase answers 403 instead of 404 for a block that exists but is invisible",
+            ("INV-INVISIBLE-EQUALS-MISSING",),
+        ),
+        Variant(
+            "redaction-ignored",
+            "BatenBase checks v before h: a redacted block stays readable to whom v admits",
+            ("INV-REDACTION-PRECEDENCE", "INV-INVISIBLE-EQUALS-MISSING"),
+        ),
+        Variant(
+            "quota-ignored",
+            "BatenBase stores a write the quota refused (it lifts the plan for that write)",
+            ("INV-QUOTA-EXACT",),
+        ),
+        Variant(
+            "ack-before-durable",
+            "BatenBase answers a PUT at once and writes it 0.2 s later, in the background",
+            ("INV-DURABLE-ACKS",),
+        ),
     )
 }
 

@@ -7,6 +7,7 @@ child cannot import.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -121,11 +122,107 @@ def cross_tenant_read() -> None:
     BatenBase.get_block = get_block  # type: ignore[method-assign]
 
 
+def _tenant_admin(service: Any, tenant: str, cache: dict[tuple[int, str], Any]) -> Any:
+    """A caller with the admin role in `tenant`, minted through the facade (cached)."""
+    caller = cache.get((id(service), tenant))
+    if caller is None:
+        issued = service.issue_token(tenant, "bite", "admin")
+        caller = cache[(id(service), tenant)] = service.authenticate(issued.token)
+    return caller
+
+
+def invisible_forbidden() -> None:
+    from batenbase.errors import Forbidden, NotFound  # noqa: PLC0415
+    from batenbase.service import BatenBase  # noqa: PLC0415
+
+    original = BatenBase.get_block
+    admins: dict[tuple[int, str], Any] = {}
+
+    def get_block(self: Any, caller: Any, key: str, **kwargs: Any) -> Any:
+        try:
+            return original(self, caller, key, **kwargs)
+        except NotFound:
+            admin = _tenant_admin(self, caller.tenant, admins)
+            try:
+                original(self, admin, key)
+            except NotFound:
+                raise
+            raise Forbidden("you may not see this block") from None
+
+    BatenBase.get_block = get_block  # type: ignore[method-assign]
+
+
+def redaction_ignored() -> None:
+    from batenbase.errors import NotFound  # noqa: PLC0415
+    from batenbase.service import BatenBase  # noqa: PLC0415
+
+    original = BatenBase.get_block
+    admins: dict[tuple[int, str], Any] = {}
+
+    def get_block(self: Any, caller: Any, key: str, **kwargs: Any) -> Any:
+        try:
+            return original(self, caller, key, **kwargs)
+        except NotFound:
+            admin = _tenant_admin(self, caller.tenant, admins)
+            block = original(self, admin, key, include_redacted=True)
+            if block.h == 1 and (block.v == 1 or block.v in caller.scopes):
+                return block
+            raise
+
+    BatenBase.get_block = get_block  # type: ignore[method-assign]
+
+
+def quota_ignored() -> None:
+    from batenbase.errors import QuotaExceeded  # noqa: PLC0415
+    from batenbase.service import BatenBase  # noqa: PLC0415
+
+    original = BatenBase.put_block
+
+    def put_block(self: Any, caller: Any, key: str, data: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, caller, key, data, **kwargs)
+        except QuotaExceeded:
+            self.set_plan(caller.tenant, "unlimited")
+            try:
+                return original(self, caller, key, data, **kwargs)
+            finally:
+                self.set_plan(caller.tenant, "free")
+
+    BatenBase.put_block = put_block  # type: ignore[method-assign]
+
+
+def ack_before_durable() -> None:
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from batenbase.model import Block  # noqa: PLC0415
+    from batenbase.service import BatenBase  # noqa: PLC0415
+
+    original = BatenBase.put_block
+
+    def put_block(self: Any, caller: Any, key: str, data: Any, **kwargs: Any) -> Any:
+        def later() -> None:
+            time.sleep(0.2)
+            with contextlib.suppress(Exception):  # the answer has already gone out
+                original(self, caller, key, data, **kwargs)
+
+        threading.Thread(target=later, daemon=True).start()
+        now = int(time.time())
+        v = kwargs.get("v")
+        return Block(key, now, now, 1 if v is None else v, 0, data, 1, 0, "", "")
+
+    BatenBase.put_block = put_block  # type: ignore[method-assign]
+
+
 PLANTERS: dict[str, Callable[[], None]] = {
     "lying-fsync": lying_fsync,
     "no-chain-check": no_chain_check,
     "duplicate-idempotency-key": duplicate_idempotency_key,
     "cross-tenant-read": cross_tenant_read,
+    "invisible-forbidden": invisible_forbidden,
+    "redaction-ignored": redaction_ignored,
+    "quota-ignored": quota_ignored,
+    "ack-before-durable": ack_before_durable,
 }
 
 
