@@ -105,15 +105,19 @@ class Index:
         return (self.base.count if self.base else 0) + len(self.entries)
 
     def get(self, event_id: int) -> IndexEntry | None:
-        entry = self.by_id.get(event_id)
-        if entry is None and self.base is not None and isinstance(event_id, int):
-            return self.base.find(event_id)
+        with self.lock:  # base and map as one pair: a compaction swaps both
+            by_id, base = self.by_id, self.base
+        entry = by_id.get(event_id)
+        if entry is None and base is not None and isinstance(event_id, int):
+            return base.find(event_id)
         return entry
 
     def head(self, entity: str, lane: int = 0) -> IndexEntry | None:
-        entry = self.heads.get((entity, lane))
-        if entry is None and self.base is not None:
-            return self.base.head(entity, lane)
+        with self.lock:
+            heads, base = self.heads, self.base
+        entry = heads.get((entity, lane))
+        if entry is None and base is not None:
+            return base.head(entity, lane)
         return entry
 
     def last(self) -> IndexEntry | None:
@@ -123,14 +127,14 @@ class Index:
 
     def everything(self) -> Sequence[IndexEntry]:
         """Every entry, base and tail, in commit order (a lazy view)."""
-        base = self.base
         with self.lock:
+            base = self.base
             tail = self.entries
             visible = len(tail)
         return _Joined(base, range(base.count) if base else (), tail, visible)
 
     def _view(self, base_rows: Sequence[int], tail: list[IndexEntry]) -> _Joined:
-        return _Joined(self.base, base_rows, tail, len(tail))
+        return _Joined(self.base, base_rows, tail, len(tail))  # under the lock only
 
     def _stream(self, region: Region) -> Sequence[IndexEntry]:
         """The narrowest commit-ordered view covering the region, as a stable snapshot.
@@ -138,8 +142,8 @@ class Index:
         Tail lists only grow (compaction swaps them whole), so slicing to the length seen under
         the lock gives a snapshot; base rows never change.
         """
-        base = self.base
-        with self.lock:
+        with self.lock:  # the base is read with the tails: a compaction swaps them together
+            base = self.base
             if region.scope_name is not None:
                 name = region.scope_name
                 rows = base.group("scope", name) if base else ()
@@ -174,11 +178,11 @@ class Index:
         return list(_take(stream, start, region, limit))
 
     def entity_stream(self, entity: str) -> list[IndexEntry]:
-        base = self.base
         with self.lock:
+            base = self.base
             tail = list(self.by_entity.get(entity, ()))
         rows = base.group("entity", entity) if base else ()
-        return list(self._view(rows, tail))
+        return list(_Joined(base, rows, tail, len(tail)))
 
 
 def _take(

@@ -128,6 +128,7 @@ class Store:
         self._reads = ReadHandles(config.path, config.fs)
         self._closed = False
         self._close_lock = threading.Lock()
+        self._moves = 0  # odd while a compaction moves segment files (a seqlock for reads)
         self._fence_tokens = itertools.count(1)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -296,6 +297,13 @@ class Store:
         config = self._config
 
         def run(writer: Writer) -> CompactionResult:
+            self._moves += 1
+            try:
+                return merge(writer)
+            finally:
+                self._moves += 1
+
+        def merge(writer: Writer) -> CompactionResult:
             assert self._meta is not None
             refuse_open_fence(writer.fence, "compaction")
             entries = self._index.query(Region.all())
@@ -579,6 +587,23 @@ class Store:
         return self._load(self._entry(event_id))
 
     def _load(self, entry: IndexEntry) -> StoredEvent:
+        while True:
+            moves = self._moves
+            try:
+                return self._load_at(entry)
+            except (Io, CrcMismatch, CorruptFrame):
+                if moves == self._moves and moves % 2 == 0:
+                    raise  # no compaction moved files under this read: the damage is real
+            # The caller's entry predates a compaction that moved its frame (and closed the old
+            # file): once the move is over, read the event where the index now says it is.
+            while self._moves % 2:
+                time.sleep(0.001)
+            fresh = self._index.get(entry.event_id)
+            if fresh is None:
+                raise NotFound(entry.event_id)
+            entry = fresh
+
+    def _load_at(self, entry: IndexEntry) -> StoredEvent:
         if self._closed:
             raise StoreClosed("the store is closed")
         try:
