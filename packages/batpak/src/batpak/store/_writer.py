@@ -137,6 +137,7 @@ class Writer:
         self._unsynced = 0
         self._sync_requested = False
         self._crash: BaseException | None = None
+        self._stopped = False  # set before the last drain; late submitters drain themselves
         self._fence: FenceLedger | None = None
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
         self._thread = threading.Thread(target=self._run, name="batpak-writer", daemon=True)
@@ -148,6 +149,8 @@ class Writer:
         if not self._thread.is_alive():
             raise StoreClosed("the writer has stopped")
         self._queue.put(command)
+        if self._stopped:  # the writer may have drained the queue before this put
+            self._fail_queued()
 
     def stop(self, command: Close | Abandon) -> None:
         """Hand the thread its last command, even when poisoned, and wait for it to end.
@@ -220,6 +223,11 @@ class Writer:
                     command.future.set_exception(StoreClosed("the store is closing"))
                 elif isinstance(command, Abandon):
                     self._segment.close()
+                    for future, _ in waiting:  # a crash: the group's fsync never happened
+                        future.set_exception(StoreClosed("the store was abandoned"))
+                    for later in group[group.index(command) + 1 :]:
+                        later.future.set_exception(StoreClosed("the store was abandoned"))
+                    self._fail_queued()
                     command.future.set_result(None)
                     return
                 elif isinstance(command, Close):
@@ -288,6 +296,7 @@ class Writer:
             command.future.set_result(None)
 
     def _fail_queued(self) -> None:
+        self._stopped = True
         while True:
             try:
                 command = self._queue.get_nowait()
