@@ -179,10 +179,16 @@ def test_event_walk_follows_chain_ancestry(lane: Lane) -> None:
         assert list(entry) == SUMMARY_FIELDS
     short = lane.client.op("event.walk", {"event_id_hex": newest["event_id_hex"], "limit": 2})
     assert [e["event_id_hex"] for e in short["entries"]] == ids[:2]
-    # Each event's chain link is the event hash of the summary after it in the walk.
-    for child, parent in zip(walked["entries"], walked["entries"][1:], strict=False):
-        got = lane.client.op("event.get", {"event_id_hex": child["event_id_hex"]})
-        assert got["entity"] == parent["entity"]
+    # From a middle event the walk goes back only: the anchor and its ancestors, never later
+    # events of the chain.
+    middle = lane.client.op("event.walk", {"event_id_hex": chain[2]["event_id_hex"], "limit": 64})
+    assert [e["event_id_hex"] for e in middle["entries"]] == [
+        a["event_id_hex"] for a in reversed(chain[:3])
+    ]
+    hidden_ack = next(a for a in lane.acks if a["sequence"] in lane.hidden)
+    # A hidden event is no anchor: the walk is empty, as for an unknown id.
+    hidden_walk = {"event_id_hex": hidden_ack["event_id_hex"], "limit": 4}
+    assert lane.client.op("event.walk", hidden_walk) == {"entries": []}
 
 
 def evidence_requests(lane: Lane) -> dict[str, dict[str, Any]]:
