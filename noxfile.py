@@ -146,3 +146,21 @@ def fuzz(session: nox.Session) -> None:
         "conformance/test_fuzz_regressions.py",
         env={"FUZZ_REST_EXAMPLES": os.environ.get("FUZZ_REST_EXAMPLES") or "40"},
     )
+
+
+@nox.session
+def model(session: nox.Session) -> None:
+    """The Store state machine, linearizability histories, storms and windows, deep: the
+    hypothesis ``deep`` profile (at least BATPAK_HYPOTHESIS_MAX_EXAMPLES, default 300)."""
+    _install_workspace(session)
+    examples = os.environ.get("BATPAK_HYPOTHESIS_MAX_EXAMPLES") or "300"
+    session.run(
+        "pytest",
+        "conformance/test_store_model.py",
+        "conformance/test_linearizability.py",
+        "conformance/test_concurrency_storms.py",
+        "conformance/test_store_windows.py",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"BATPAK_HYPOTHESIS_PROFILE": "deep", "BATPAK_HYPOTHESIS_MAX_EXAMPLES": examples},
+    )
