@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -48,6 +49,13 @@ class Ops:
             self.release.wait(timeout=10)
             return b"slept"
         raise netbat.UnknownOperation(op)
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
 
 
 def call(port: int, op: str, data: bytes) -> bytes:
@@ -95,7 +103,7 @@ def test_a_slow_client_or_handler_does_not_block_a_fast_one() -> None:
         stalled = Raw(port)
         stalled.send(encode_request("echo", b"half")[:-3])  # mid-line, then silence
         sleeper = pool.submit(call, port, "sleep", b"")
-        time.sleep(0.1)
+        wait_until(lambda: server.stats.active_connections == 2)  # both slow ones are in
         started = time.monotonic()
         for i in range(20):
             assert call(port, "echo", bytes([i])) == bytes([i])
@@ -114,7 +122,7 @@ def test_the_concurrent_connection_limit_holds() -> None:
     server = RequestServer(Ops(), ServerConfig(max_connections=2, write_timeout=10))
     with serving(server) as (port, _), ThreadPoolExecutor(1) as pool:
         idle = [Raw(port), Raw(port)]  # both permits held by silent peers
-        time.sleep(0.2)
+        wait_until(lambda: server.stats.active_connections == 2)
         waiting = pool.submit(call, port, "echo", b"third")
         time.sleep(0.5)
         assert not waiting.done()  # connected to the backlog, not served
@@ -135,7 +143,7 @@ def test_the_lifetime_connection_limit_holds() -> None:
         assert call(port, "echo", b"1") == b"1"
         slow = pool.submit(call, port, "sleep", b"")  # the last connection is still running
         assert call(port, "echo", b"2") == b"2"
-        time.sleep(0.2)
+        wait_until(lambda: server.stats.accepted_connections == 3)
         with pytest.raises(netbat.IoError):  # the budget is spent: nobody listens any more
             call(port, "echo", b"4")
         assert not finished.done()  # serve waits for the connection still in flight
