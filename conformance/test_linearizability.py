@@ -19,6 +19,7 @@ SEEDED: each thread's operation mix comes from random.Random(round * 100 + threa
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import threading
@@ -51,6 +52,8 @@ OPS_PER_THREAD = 30
 ENTITIES = 3
 
 pytestmark = pytest.mark.invariant("INV-LINEARIZABILITY-SINGLE-WRITER")
+DEEP = os.environ.get("BATPAK_HYPOTHESIS_PROFILE") == "deep"
+ROUNDS = range(1, 25 if DEEP else 4)
 
 
 @contextmanager
@@ -144,7 +147,7 @@ READERS: list[Callable[[Store], list[IndexEntry]]] = [
 
 @pytest.mark.invariant("INV-JOURNAL-WRITER-SERIALIZES-COMMITS")
 @pytest.mark.invariant("INV-BATCH-ATOMIC-VISIBILITY")
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", ROUNDS)
 def test_real_histories_are_linearizable(tmp_path: Path, seed: int) -> None:
     config = StoreConfig(tmp_path / "store", segment_max_bytes=8192)
     with Store.open(config) as store:
@@ -258,7 +261,7 @@ def single_writer_histories(draw: st.DrawFn) -> History:
     return History(((0, 1000),), ops)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=2000 if DEEP else 150, deadline=None)
 @given(single_writer_histories())
 def test_checker_accepts_every_single_writer_history(history: History) -> None:
     assert check(history) == []
