@@ -11,7 +11,7 @@ a clock that steps back only moves up and bounds every committed point),
 INV-STOREERROR-HANDLING-CLASS (every StoreError subclass reachable from batpak sits under
 exactly one of the three handling classes and names it; real errors provoked through the API,
 including a writer poisoned by a failing fsync through the documented filesystem seam, each
-raise their own type with its class),
+raise their own type with its class, damaged side files and segments fail closed),
 INV-STORE-SYNC-ONLY (a fresh interpreter that imports batpak and runs a full store workload
 has neither asyncio nor anyio in sys.modules; no public Store method is a coroutine),
 INV-RECEIPT-SEALED (hand-built and mutated receipts never verify; the store-free verifier
@@ -297,9 +297,22 @@ def test_real_errors_carry_their_own_class(tmp_path: Path) -> None:
         fence = store.begin_visibility_fence()
         raised["fence"] = provoke(store.begin_visibility_fence)
         fence.commit()
+        raised["payload"] = provoke(lambda: store.append(coord("acct:1"), KIND, object()))
     raised["closed"] = provoke(lambda: store.append(coord("acct:1"), KIND, {}))
     with Store.open_read_only(config) as frozen:
         raised["read only"] = provoke(lambda: frozen.append(coord("acct:1"), KIND, {}))
+    hidden = config.path / "visibility_ranges.fbv"
+    hidden.write_bytes(b"FBATVR" + (2).to_bytes(2, "little") + bytes(4) + b"\x80")  # bad CRC
+    raised["hidden ranges"] = provoke(lambda: Store.open_read_only(config))
+    hidden.unlink()
+    sealed = sorted(config.path.glob("*.fbat"))[0]
+    data = bytearray(sealed.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # inside a committed frame of a sealed segment
+    sealed.write_bytes(bytes(data))
+    with Store.open_read_only(config) as frozen:  # found at open (rebuild) or at the read
+        raised["damaged segment"] = provoke(lambda: frozen.events(frozen.query(Region.all())))
+    data[len(data) // 3] ^= 0xFF
+    sealed.write_bytes(bytes(data))
     (config.path / "store.meta").write_bytes(b"FBATSM" + (99).to_bytes(2, "little") + bytes(8))
     raised["future meta"] = provoke(lambda: Store.open(config))
 
@@ -325,10 +338,15 @@ def test_real_errors_carry_their_own_class(tmp_path: Path) -> None:
         "fence": ("VisibilityFenceActive", "domain"),
         "closed": ("StoreClosed", "domain"),
         "read only": ("ReadOnlyStore", "domain"),
+        "payload": ("InvalidPayload", "domain"),
+        "hidden ranges": ("SideFileCorrupt", "fail_closed_operational"),
         "future meta": ("FutureVersion", "fail_closed_operational"),
         "fsync": ("WriterCrashed", "fail_closed_operational"),
         "after fsync": ("WriterCrashed", "fail_closed_operational"),
     }
+    damaged = raised.pop("damaged segment")
+    assert isinstance(damaged, FailClosedError), damaged  # CRC or framing: the name may vary
+    assert damaged.handling_class == "fail_closed_operational"
     got = {k: (type(v).__name__, v.handling_class) for k, v in raised.items()}
     assert got == expected
 
