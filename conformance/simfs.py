@@ -15,7 +15,9 @@ Install it with ``StoreConfig(path).with_fs(fs)``; every file batpak touches the
   makes a seeded fraction ``p`` of file fsyncs return success while keeping nothing durable, as
   a disk with a volatile write cache. Directory syncs stay honest. Switching it on is all a
   "broken adapter" test needs: the crash oracle must then still see a legal prefix, but it may
-  lose acknowledged commits.
+  lose acknowledged commits. The environment variable ``SIMFS_LYING_FSYNC=p`` makes it the
+  default of every SimFs built without an explicit ``lying_fsync`` (so a whole crash suite can
+  be run against a lying disk, and its honest-disk tests must go red).
 - **Faults**: ``fs.arm("write", nth=3, err=errno.EIO)`` makes the third ``write`` from now raise
   ``OSError(EIO)`` (``sticky=True``: that op and every later one of its kind fail;
   ``match="index.idemp"``: count only ops on paths containing it). Op kinds are the method
@@ -139,7 +141,9 @@ class _SimLock:
 class SimFs:
     """An in-memory ``StoreFs`` with durable-byte and durable-name tracking (see module doc)."""
 
-    def __init__(self, *, lying_fsync: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, *, lying_fsync: float | None = None, seed: int = 0) -> None:
+        if lying_fsync is None:
+            lying_fsync = float(os.environ.get("SIMFS_LYING_FSYNC", "0"))
         self.lock_ = threading.RLock()
         self.names: dict[str, _Node] = {}
         self.durable_names: dict[str, _Node] = {}
@@ -342,11 +346,29 @@ class SimFs:
 
     def replace(self, source: Path, target: Path) -> None:
         with self.lock_:
+            if _key(source) in self.dirs:
+                self._rename_dir(_key(source), _key(target))
+                return
             key, node = self._node(source)
             self.fault("replace", key)
             del self.names[key]
             self.names[_key(target)] = node
             self.log("replace", f"{key} -> {_key(target)}")
+
+    def _rename_dir(self, source: str, target: str) -> None:
+        """Rename a directory over a missing or empty one. Directories are durable at once in
+        this model, so the names inside move in both the visible and the durable tree."""
+        self.fault("replace", source)
+        if target in self.dirs and self.listdir(Path(target)):
+            raise OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY), target)
+
+        def moved(key: str) -> str:
+            return target + key[len(source) :] if key.startswith(source + os.sep) else key
+
+        self.names = {moved(k): n for k, n in self.names.items()}
+        self.durable_names = {moved(k): n for k, n in self.durable_names.items()}
+        self.dirs = {moved(d) for d in self.dirs if d != source} | {target}
+        self.log("replace", f"{source} -> {target}")
 
     def link(self, source: Path, target: Path) -> None:
         with self.lock_:
