@@ -10,9 +10,11 @@ import struct
 import zlib
 from typing import Annotated
 
+import blake3
 import msgspec
 
 from batpak import canonical
+from batpak.event import HashChain
 
 FRAME_HEADER = struct.Struct(">II")
 ByteList = list[Annotated[int, msgspec.Meta(ge=0, le=0xFF)]]
@@ -79,8 +81,25 @@ class ScanFrame(msgspec.Struct, gc=False):
     receipt_extensions: dict[str, ByteList] = msgspec.field(default_factory=dict)
 
 
+class LoadEvent(msgspec.Struct, gc=False):
+    header: WireHeader
+    payload: msgspec.Raw
+    hash_chain: msgspec.Raw
+
+
+class LoadFrame(msgspec.Struct, gc=False):
+    """FramePayload for a read of a known event: the payload array and the chain are left
+    raw (the index already holds the chain; see :func:`payload_bytes`)."""
+
+    event: LoadEvent
+    entity: str
+    scope: str
+
+
 _frame_decoder = msgspec.msgpack.Decoder(WireFrame)
 _scan_decoder = msgspec.msgpack.Decoder(ScanFrame)
+_load_decoder = msgspec.msgpack.Decoder(LoadFrame)
+_chain_decoder = msgspec.msgpack.Decoder(WireHashChain | None)
 
 
 class FrameDecodeError(ValueError):
@@ -111,6 +130,60 @@ def decode_scan(body: bytes | memoryview) -> ScanFrame:
         raise FrameDecodeError(str(exc)) from exc
     _check(frame)
     return frame
+
+
+def decode_load(body: bytes | memoryview) -> LoadFrame:
+    """Decode a frame's header, coordinate and framing, leaving payload and chain raw."""
+    try:
+        frame = _load_decoder.decode(body)
+    except (ValueError, RecursionError) as exc:
+        raise FrameDecodeError(str(exc)) from exc
+    header = frame.event.header
+    if len(header.event_id) != 16 or len(header.correlation_id) != 16:
+        raise FrameDecodeError("event or correlation id is not 16 bytes")
+    if header.causation_id is not None and len(header.causation_id) != 16:
+        raise FrameDecodeError("causation id is not 16 bytes")
+    if len(header.content_hash) != 32:
+        raise FrameDecodeError("content_hash is not 32 bytes")
+    return frame
+
+
+def decode_chain(raw: msgspec.Raw) -> HashChain | None:
+    """A frame's hash chain as stored (nil for none)."""
+    try:
+        chain = _chain_decoder.decode(raw)
+    except (ValueError, RecursionError) as exc:
+        raise FrameDecodeError(str(exc)) from exc
+    if chain is None:
+        return None
+    if len(chain.prev_hash) != 32 or len(chain.event_hash) != 32:
+        raise FrameDecodeError("hash chain values are not 32 bytes")
+    return HashChain(bytes(chain.prev_hash), bytes(chain.event_hash))
+
+
+def payload_bytes(raw: msgspec.Raw, content_hash: bytes) -> bytes | None:
+    """The payload bytes of a frame's raw int array, if they hash to ``content_hash``.
+
+    A canonical int array writes each byte below 0x80 as itself and each other byte as
+    ``0xcc, byte``, so dropping every 0xcc gives the payload unless a payload byte is 0xcc
+    itself. The BLAKE3 check decides: None means "decode the array the slow way".
+    """
+    data = bytes(raw)
+    if not data:
+        return None
+    first = data[0]
+    if 0x90 <= first <= 0x9F:
+        count, start = first & 0x0F, 1
+    elif first == 0xDC and len(data) >= 3:
+        count, start = int.from_bytes(data[1:3], "big"), 3
+    elif first == 0xDD and len(data) >= 5:
+        count, start = int.from_bytes(data[1:5], "big"), 5
+    else:
+        return None
+    payload = data[start:].replace(b"\xcc", b"")
+    if len(payload) != count or blake3.blake3(payload).digest() != content_hash:
+        return None
+    return payload
 
 
 def _check(frame: WireFrame | ScanFrame) -> None:

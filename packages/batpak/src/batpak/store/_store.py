@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import threading
@@ -38,8 +39,8 @@ from batpak.errors import (
     StoreError,
     WaitTimeout,
 )
-from batpak.event import ZERO_HASH, DagPosition, Event, EventHeader, HashChain, StoredEvent
-from batpak.frame import FrameDecodeError, decode_body
+from batpak.event import ZERO_HASH, DagPosition, Event, EventHeader, StoredEvent
+from batpak.frame import FrameDecodeError, decode_body, decode_chain, decode_load, payload_bytes
 from batpak.frontier import ORIGIN, Frontier, HlcPoint, Watermark, Watermarks
 from batpak.fs import Lock
 from batpak.kinds import SYSTEM_OPEN_COMPLETED, EventKind, is_reserved
@@ -604,23 +605,42 @@ class Store:
             entry = fresh
 
     def _load_at(self, entry: IndexEntry) -> StoredEvent:
+        return self._frame(entry, self._read(entry.segment_id, entry.offset, entry.length))
+
+    def _read(self, segment_id: int, offset: int, length: int) -> bytes:
         if self._closed:
             raise StoreClosed("the store is closed")
         try:
-            data = self._reads.read(entry.segment_id, entry.offset, entry.length)
+            return self._reads.read(segment_id, offset, length)
         except OSError as exc:
-            raise Io(f"cannot read segment {entry.segment_id}: {exc}") from exc
-        if zlib.crc32(data[8:]) != int.from_bytes(data[4:8], "big"):
+            raise Io(f"cannot read segment {segment_id}: {exc}") from exc
+
+    def _frame(self, entry: IndexEntry, data: bytes | memoryview) -> StoredEvent:
+        """The stored event of ``entry`` from its whole frame's bytes."""
+        body = data[8:]
+        if zlib.crc32(body) != int.from_bytes(data[4:8], "big"):
             raise CrcMismatch(entry.segment_id, entry.offset)
         try:
-            frame = decode_body(data[8:])
+            frame = decode_load(body)
         except FrameDecodeError as exc:
             raise CorruptFrame(entry.segment_id, entry.offset, str(exc)) from exc
         wire = frame.event.header
         if int.from_bytes(wire.event_id, "big") != entry.event_id:
             raise CorruptFrame(entry.segment_id, entry.offset, "frame holds a different event")
+        if frame.entity != entry.entity or frame.scope != entry.scope:
+            raise CorruptFrame(entry.segment_id, entry.offset, "frame holds another coordinate")
+        content_hash = bytes(wire.content_hash)
+        payload = payload_bytes(frame.event.payload, content_hash)
+        if payload is None:  # a payload byte 0xcc, or damage: decode the array exactly
+            try:
+                payload = bytes(decode_body(body).event.payload)
+            except FrameDecodeError as exc:
+                raise CorruptFrame(entry.segment_id, entry.offset, str(exc)) from exc
+        try:
+            link = decode_chain(frame.event.hash_chain)
+        except FrameDecodeError as exc:
+            raise CorruptFrame(entry.segment_id, entry.offset, str(exc)) from exc
         position = wire.position
-        chain = frame.event.hash_chain
         header = EventHeader(
             event_id=entry.event_id,
             correlation_id=entry.correlation_id,
@@ -632,21 +652,12 @@ class Store:
             payload_size=wire.payload_size,
             event_kind=wire.event_kind,
             flags=wire.flags,
-            content_hash=bytes(wire.content_hash),
+            content_hash=content_hash,
             payload_version=wire.payload_version,
         )
-        event = Event(
-            header=header,
-            payload=bytes(frame.event.payload),
-            hash_chain=(
-                None
-                if chain is None
-                else HashChain(bytes(chain.prev_hash), bytes(chain.event_hash))
-            ),
-        )
         return StoredEvent(
-            coordinate=Coordinate(frame.entity, frame.scope),
-            event=event,
+            coordinate=_coordinate(entry.entity, entry.scope),
+            event=Event(header=header, payload=payload, hash_chain=link),
             global_sequence=entry.global_sequence,
             extensions=dict(entry.receipt_extensions or {}),
         )
@@ -804,8 +815,37 @@ class Store:
         return generation, self.project(projection, entity)
 
     def events(self, entries: Iterable[IndexEntry]) -> list[StoredEvent]:
-        """Load the full events for index entries (for example, a query page)."""
-        return [self._load(entry) for entry in entries]
+        """Load the full events for index entries (for example, a query page). Frames close
+        together in one segment, as a commit-order page mostly is, share one read."""
+        todo = list(entries)
+        out: list[StoredEvent] = []
+        i = 0
+        while i < len(todo):
+            first = todo[i]
+            start, end, j = first.offset, first.offset + first.length, i + 1
+            while j < len(todo):
+                nxt = todo[j]
+                if (
+                    nxt.segment_id != first.segment_id
+                    or not end <= nxt.offset <= end + _READ_GAP
+                    or nxt.offset + nxt.length - start > _READ_SPAN
+                ):
+                    break
+                end, j = nxt.offset + nxt.length, j + 1
+            moves = self._moves
+            try:
+                data = memoryview(self._read(first.segment_id, start, end - start))
+                loaded = [
+                    self._frame(e, data[e.offset - start : e.offset - start + e.length])
+                    for e in todo[i:j]
+                ]
+            except (Io, CrcMismatch, CorruptFrame):
+                if moves == self._moves and moves % 2 == 0:
+                    raise
+                loaded = [self._load(e) for e in todo[i:j]]  # a compaction moved them
+            out += loaded
+            i = j
+        return out
 
 
 class ChainReport(msgspec.Struct, frozen=True):
@@ -817,6 +857,17 @@ class ChainReport(msgspec.Struct, frozen=True):
 
     def is_intact(self) -> bool:
         return not self.content_hash_mismatches and not self.dangling_links
+
+
+_READ_SPAN = 1 << 20
+"""The most bytes one read of :meth:`Store.events` covers."""
+_READ_GAP = 64 << 10
+"""The largest gap (markers, unselected events) a shared read skips over."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _coordinate(entity: str, scope: str) -> Coordinate:
+    return Coordinate(entity, scope)
 
 
 def _unhidden(config: StoreConfig, base: ColumnBase | None) -> ColumnBase | None:
