@@ -2,8 +2,9 @@
 
     python -m bite [--variant NAME ...] [--timeout SECONDS] [--seed N] [-- pytest args]
 
-Prints, per variant, CAUGHT (with the tests that failed) or MISSED. Exits 1 when the
-unmutated run is not green, when a variant cannot be planted, or when any variant is missed.
+Prints, per variant, CAUGHT (with the tests that failed), MISSED, or NOT RUN (the bug could
+not be planted or no test ran). Exits 1 when the unmutated run is not green or when any
+variant is not caught.
 Run from the repository root with ``conformance`` on ``PYTHONPATH`` (``nox -s bite`` does).
 """
 
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    {test}")
             else:
                 failed = True
-                print(f"MISSED  {name} ({len(run['outcomes'])} tests ran, {seconds})")
+                verdict = "MISSED" if run["outcomes"] else "NOT RUN"  # e.g. not plantable
+                print(f"{verdict:<7} {name} ({len(run['outcomes'])} tests ran, {seconds})")
                 print(f"    bug: {VARIANTS[name].bug}")
                 print(f"    invariants: {', '.join(VARIANTS[name].invariants)}")
                 if not run["outcomes"]:
