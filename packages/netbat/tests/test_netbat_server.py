@@ -124,6 +124,24 @@ async def test_handler_exception_is_contained() -> None:
         assert await acall("127.0.0.1", port, "ping", b"ok") == b"ok"
 
 
+class Exits:
+    def call(self, op: str, input: bytes) -> bytes:
+        if op == "exit":
+            raise SystemExit(3)
+        if op == "interrupt":
+            raise KeyboardInterrupt
+        return input
+
+
+@pytest.mark.anyio
+async def test_a_handler_raising_system_exit_does_not_stop_the_server() -> None:
+    async with running(RequestServer(Exits())) as port:
+        for op, name in (("exit", "SystemExit"), ("interrupt", "KeyboardInterrupt")):
+            reply = await exchange(port, encode_request(op, b""))
+            assert reply == err(HandlerFailed(op, "failed", f"unexpected {name}"))
+            assert await acall("127.0.0.1", port, "ping", b"ok") == b"ok"
+
+
 @pytest.mark.anyio
 async def test_output_limit_applies_after_the_handler_ran() -> None:
     echo = Echo()

@@ -5,8 +5,8 @@ netbat frames bytes and never interprets operations or cursors. A host (for exam
 
 - ``Dispatcher.call(op, input) -> bytes`` runs one operation. It raises a ``NetbatError``
   (``UnknownOperation``, ``HandlerFailed``, ``RuntimeFailure``, ...) to answer with that ERR
-  frame. Any other exception is contained and answered as ``HandlerFailed(op, "failed",
-  "unexpected <ExceptionType>")``; its text is not sent to the peer.
+  frame. Any other exception (even ``SystemExit``) is contained and answered as
+  ``HandlerFailed(op, "failed", "unexpected <ExceptionType>")``; its text is not sent.
 - ``SubscriptionSource.open(sub_id, resume_cursor, client_window)`` returns a
   ``SubscriptionFeed`` or raises ``SubscriptionFault`` (one SUB_ERR, then close).
 - ``SubscriptionFeed.poll(timeout)`` returns the next ``SourceItem`` or None when nothing
@@ -73,7 +73,9 @@ def dispatch_request(dispatcher: Dispatcher, request: Request, limits: Limits) -
         output = dispatcher.call(request.operation, request.input)
     except NetbatError:
         raise
-    except Exception as error:  # contained: one bad handler must not take the server down
+    except BaseException as error:  # contained: one bad handler must not take the server down
+        # (SystemExit and KeyboardInterrupt included: in a worker thread they are a handler
+        # bug, like a Rust panic under catch_unwind, not a signal to stop the listener)
         raise HandlerFailed(
             request.operation, "failed", f"unexpected {type(error).__name__}"
         ) from error
