@@ -153,4 +153,5 @@ def test_arbitrary_stored_payloads_decode_or_fail_typed(payloads: list[object]) 
                 value = store.get(event_id).decode(Current)
             except TypedDecodeError:
                 continue
-            assert msgspec.to_builtins(value) == payload
+            assert isinstance(payload, dict)  # unknown keys are ignored, as serde does
+            assert msgspec.to_builtins(value) == {k: payload[k] for k in ("total", "label")}
