@@ -66,6 +66,12 @@ class ColumnBase:
         self._intern = {s: i for i, s in enumerate(header.strings)}
         self._ext = header.extensions
         self._cols = columns
+        # Most events are their own correlation and have no causation: then those two
+        # columns (32 of about 200 bytes an event) are not held, only derived.
+        if blobs["corr"] == blobs["ids"]:
+            blobs = {**blobs, "corr": b""}
+        if blobs["caus"] == bytes(len(blobs["caus"])):
+            blobs = {**blobs, "caus": b""}
         self._blobs = blobs
         self._groups: dict[str, dict[int, tuple[int, int]]] = {
             name: {key: (start, end) for key, start, end in spans}
@@ -136,7 +142,7 @@ class ColumnBase:
         parts = [_LEN.pack(len(header)), header, _LEN.pack(len(self._rows))]
         parts += [self._cols[name].tobytes() for name, _ in _NUMERIC]
         parts.append(self._rows.tobytes())
-        parts += [self._blobs[name] for name, _ in _BLOBS]
+        parts += [self._blob(name) for name, _ in _BLOBS]
         body = b"".join(parts)
         write_atomic(directory / NAME, PREFIX.pack(MAGIC, VERSION, zlib.crc32(body)) + body, fs)
 
@@ -194,12 +200,23 @@ class ColumnBase:
 
     # -- reading --------------------------------------------------------------------------
 
+    def _blob(self, name: str) -> bytes:
+        """A blob column in full, the elided ones rebuilt (for writing the file)."""
+        blob = self._blobs[name]
+        if blob or not self.count:
+            return blob
+        return self._blobs["ids"] if name == "corr" else bytes(16 * self.count)
+
     def entry(self, row: int) -> IndexEntry:
         c, b = self._cols, self._blobs
-        causation = int.from_bytes(b["caus"][row * 16 : row * 16 + 16], "big")
+        event_id = int.from_bytes(b["ids"][row * 16 : row * 16 + 16], "big")
+        corr, caus = b["corr"], b["caus"]
+        causation = int.from_bytes(caus[row * 16 : row * 16 + 16], "big") if caus else 0
         return IndexEntry(
-            event_id=int.from_bytes(b["ids"][row * 16 : row * 16 + 16], "big"),
-            correlation_id=int.from_bytes(b["corr"][row * 16 : row * 16 + 16], "big"),
+            event_id=event_id,
+            correlation_id=(
+                int.from_bytes(corr[row * 16 : row * 16 + 16], "big") if corr else event_id
+            ),
             causation_id=causation or None,
             entity=self._strings[c["entity"][row]],
             scope=self._strings[c["scope"][row]],

@@ -72,7 +72,7 @@ from batpak.store._cursor import Cursor, check_checkpoint_id
 from batpak.store._fence import VisibilityFence, copy_cancelled, refuse_open_fence
 from batpak.store._fork import ForkReport, check_destination, fork_directory
 from batpak.store._import import ImportOptions, ImportReport, ImportSelector, import_events
-from batpak.store._index import Index, IndexEntry
+from batpak.store._index import Index, IndexEntry, columns
 from batpak.store._lifecycle import (
     acquire_lock,
     copy_prefix,
@@ -160,8 +160,7 @@ class Store:
             meta = load_or_mint_meta(path, True, config.clock(), fs)
             keys = load_idempotency(path, meta, fs)
             restore_start = now_us()
-            index = Index(base)
-            index.insert(_visible(config, recovered.entries))
+            index = _restore(config, base, recovered.entries)
             restore_us = max(now_us() - restore_start, 0)
             segment = ActiveSegment(
                 path, recovered.max_segment_id + 1, max(config.clock(), 0) * 1000, fs
@@ -210,8 +209,7 @@ class Store:
             base = _unhidden(config, ColumnBase.load(path, segment_sizes(path, fs), fs))
             recovered = recover(path, base, fs)
             keys = load_idempotency(path, meta, fs)
-            index = Index(base)
-            index.insert(_visible(config, recovered.entries))
+            index = _restore(config, base, recovered.entries)
         except BaseException as exc:
             lock.release()
             if isinstance(exc, OSError):
@@ -877,6 +875,17 @@ def _unhidden(config: StoreConfig, base: ColumnBase | None) -> ColumnBase | None
     if base is None or hidden is None:
         return base
     return None if any(hidden(base.entry(row)) for row in range(base.count)) else base
+
+
+def _restore(config: StoreConfig, base: ColumnBase | None, entries: list[IndexEntry]) -> Index:
+    """The index of the checkpoint ``base`` plus the recovered ``entries`` after it; with no
+    checkpoint, a long rebuilt history is held as columns too."""
+    visible = _visible(config, entries)
+    if base is None and (rebuilt := columns(visible)) is not None:
+        return Index(rebuilt)
+    index = Index(base)
+    index.insert(visible)
+    return index
 
 
 def _visible(config: StoreConfig, entries: list[IndexEntry]) -> list[IndexEntry]:
