@@ -20,10 +20,24 @@ class Tally:
     failed: int = 0
     seconds: float = 0.0
     first_failure: str = ""
+    client_cpu: float = 0.0  # CPU seconds the load generator used while counting
+    all_ok: int = 0  # answers including the warm-up (to divide a server's CPU time by)
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+    def summary(self, server_cpu: float) -> dict[str, float | int | str]:
+        """The figures behind a rate, with the server's CPU microseconds per answer."""
+        return {
+            "ok": self.ok,
+            "failed": self.failed,
+            "seconds": self.seconds,
+            "rate": self.rate,
+            "client_cpu_share": self.client_cpu / self.seconds if self.seconds else 0.0,
+            "server_cpu_us_per_answer": 1e6 * server_cpu / self.all_ok if self.all_ok else 0.0,
+            "first_failure": self.first_failure,
+        }
 
 
 async def _read_http(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -51,9 +65,11 @@ async def _run(clients: int, seconds: float, client: Client) -> Tally:
     tasks = [asyncio.ensure_future(client(n, tally, running)) for n in range(clients)]
     await asyncio.sleep(WARMUP_S)
     before_ok, before_failed = tally.ok, tally.failed
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*tasks)
     tally.seconds = time.perf_counter() - started
+    tally.client_cpu = time.process_time() - cpu
+    tally.all_ok = tally.ok
     tally.ok -= before_ok
     tally.failed -= before_failed
     return tally

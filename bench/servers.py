@@ -14,8 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from bench.load import Tally
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +76,20 @@ def child(
                 proc.wait()
         reader.join(timeout=5)
         stdout.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, run: Callable[[], Tally]) -> tuple[Tally, dict[str, float | int | str]]:
+    """Run a load phase against server ``pid``; return its tally and summary, with the
+    server's CPU time per answer."""
+    before = cpu_seconds(pid)
+    tally = run()
+    return tally, tally.summary(cpu_seconds(pid) - before)
 
 
 def port_of(lines: list[str], ready: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,11 @@ def run(sizes: Sizes, workdir: Path) -> list[Check]:
     bb_argv = ["-m", "batenbase", "serve", "--data", str(workdir / "w6-bb"), "--port", "0"]
     peer_argv = ["-m", "bench.peer_http", "--db", str(workdir / "w6-peer.sqlite")]
     with (
-        servers.child(bb_argv, r"(bbt_\S+)", workdir / "w6-batenbase.log") as (_, bb_lines),
-        servers.child(peer_argv, r"PEER_READY (\d+)", workdir / "w6-peer.log") as (_, peer_lines),
+        servers.child(bb_argv, r"(bbt_\S+)", workdir / "w6-batenbase.log") as (bb_pid, bb_lines),
+        servers.child(peer_argv, r"PEER_READY (\d+)", workdir / "w6-peer.log") as (
+            peer_pid,
+            peer_lines,
+        ),
     ):
         bb_port, token = _batenbase_token(bb_lines)
         peer_port = servers.port_of(peer_lines, r"PEER_READY (\d+)")
@@ -63,23 +67,18 @@ def run(sizes: Sizes, workdir: Path) -> list[Check]:
         def put(client: int, n: int) -> bytes:
             return _put(token, client, n)
 
-        bb_get = load.http(HOST, bb_port, lambda c, n: get, clients, seconds)
-        peer_get = load.http(HOST, peer_port, lambda c, n: get, clients, seconds)
-        bb_put = load.http(HOST, bb_port, put, clients, seconds)
-        peer_put = load.http(HOST, peer_port, put, clients, seconds)
+        def phase(pid: int, port: int, make: Callable[[int, int], bytes]) -> Any:
+            return servers.measured(pid, lambda: load.http(HOST, port, make, clients, seconds))
+
+        bb_get, bb_get_figures = phase(bb_pid, bb_port, lambda c, n: get)
+        peer_get, peer_get_figures = phase(peer_pid, peer_port, lambda c, n: get)
+        bb_put, bb_put_figures = phase(bb_pid, bb_port, put)
+        peer_put, peer_put_figures = phase(peer_pid, peer_port, put)
     tallies: dict[str, Any] = {
-        name: {
-            "ok": t.ok,
-            "failed": t.failed,
-            "seconds": t.seconds,
-            "first_failure": t.first_failure,
-        }
-        for name, t in [
-            ("batenbase_get", bb_get),
-            ("bare_get", peer_get),
-            ("batenbase_put", bb_put),
-            ("sqlite_put", peer_put),
-        ]
+        "batenbase_get": bb_get_figures,
+        "bare_get": peer_get_figures,
+        "batenbase_put": bb_put_figures,
+        "sqlite_put": peer_put_figures,
     }
     for name, tally in tallies.items():
         if tally["failed"]:

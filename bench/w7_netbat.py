@@ -8,7 +8,9 @@ phase is followed by an echo phase of the same lines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -39,31 +41,27 @@ def run(sizes: Sizes, workdir: Path) -> list[Check]:
     ready = r"REFHOST_READY .*\"port\": (\d+)"
     refhost_argv = ["-m", "refhost", "serve", "--store", str(workdir / "w7-store")]
     with (
-        servers.child(refhost_argv, ready, workdir / "w7-refhost.log") as (_, ref_lines),
+        servers.child(refhost_argv, ready, workdir / "w7-refhost.log") as (ref_pid, ref_lines),
         servers.child(["-m", "bench.peer_echo"], r"ECHO_READY (\d+)", workdir / "w7-echo.log") as (
-            _,
+            echo_pid,
             echo_lines,
         ),
     ):
         ref_port = servers.port_of(ref_lines, ready)
         echo_port = servers.port_of(echo_lines, r"ECHO_READY (\d+)")
-        ref_beat = load.lines(HOST, ref_port, heartbeat, clients, seconds)
-        echo_beat = load.lines(HOST, echo_port, heartbeat, clients, seconds)
-        ref_commit = load.lines(HOST, ref_port, commit, clients, seconds)
-        echo_commit = load.lines(HOST, echo_port, commit, clients, seconds)
+
+        def phase(pid: int, port: int, make: Callable[[int, int], bytes]) -> Any:
+            return servers.measured(pid, lambda: load.lines(HOST, port, make, clients, seconds))
+
+        ref_beat, beat_figures = phase(ref_pid, ref_port, heartbeat)
+        echo_beat, echo_beat_figures = phase(echo_pid, echo_port, heartbeat)
+        ref_commit, commit_figures = phase(ref_pid, ref_port, commit)
+        echo_commit, echo_commit_figures = phase(echo_pid, echo_port, commit)
     tallies = {
-        name: {
-            "ok": t.ok,
-            "failed": t.failed,
-            "seconds": t.seconds,
-            "first_failure": t.first_failure,
-        }
-        for name, t in [
-            ("heartbeat", ref_beat),
-            ("echo_heartbeat_lines", echo_beat),
-            ("commit", ref_commit),
-            ("echo_commit_lines", echo_commit),
-        ]
+        "heartbeat": beat_figures,
+        "echo_heartbeat_lines": echo_beat_figures,
+        "commit": commit_figures,
+        "echo_commit_lines": echo_commit_figures,
     }
     failed = sum(t.failed for t in (ref_beat, echo_beat, ref_commit, echo_commit))
     done = sum(t.ok for t in (ref_beat, echo_beat, ref_commit, echo_commit))
