@@ -7,6 +7,7 @@ bodies (``conformance/vectors``), and every file of a two-session store (segment
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import shutil
@@ -112,6 +113,7 @@ def write_seed_store(directory: Path) -> None:
 def seed_store() -> Path:
     """The seed store, written once per process into a temporary directory."""
     root = Path(tempfile.mkdtemp(prefix="fz-seed-"))
+    atexit.register(shutil.rmtree, root, True)
     write_seed_store(root / "store")
     (root / "store" / ".batpak.lock").unlink(missing_ok=True)
     return root / "store"
