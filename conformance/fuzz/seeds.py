@@ -140,12 +140,23 @@ def _side(magic: bytes, version: int, body: bytes) -> bytes:
     return magic + version.to_bytes(2, "little") + zlib.crc32(body).to_bytes(4, "little") + body
 
 
+def _legacy_footer(segment: bytes) -> bytes:
+    """The segment with its SDX3 footer turned into a legacy SDX2 one (no CRC word)."""
+    if segment[-4:] != b"SDX3":
+        return segment
+    return segment[:-20] + segment[-16:-4] + b"SDX2"
+
+
 def store_seeds(target: str) -> tuple[bytes, ...]:
     """Valid starting bytes for a store target (before the mode byte)."""
     id16 = bytes(range(16))
     lineage = canonical.decode(seed_file("store.meta")[12:])["lineage"]
     files = {
-        "store_segment": (seed_file("NEWEST"), seed_file("OLDEST")),
+        "store_segment": (
+            seed_file("NEWEST"),
+            seed_file("OLDEST"),
+            _legacy_footer(seed_file("OLDEST")),
+        ),
         "store_meta": (seed_file("store.meta"),),
         "store_idemp": (seed_file("index.idemp"),),
         "store_cols": (seed_file("index.cols"),),
