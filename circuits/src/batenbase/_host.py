@@ -1,11 +1,12 @@
 """BatenBase's host contract: the hostbat module ``batenbase.kv`` and the Host that runs it.
 
 Every write (put, delete, caller event, and the operator's tenant and token changes) is a
-syncbat operation dispatched through one hostbat ``Host``. That gives each write a sealed, content-identified manifest entry (the
-module digest and host fingerprints are on ``GET /admin/host``) and a runtime receipt: a
-syncbat ``ReceiptEnvelope`` (kind ``0xC5B7``) appended to the journal the call wrote to at
-:data:`RECEIPT_COORD`, binding the operation, its outcome and the BLAKE3 hashes of the request
-(which names the caller's token) and of the answer.
+syncbat operation dispatched through one hostbat ``Host``. That gives each write a sealed,
+content-identified manifest entry (the module digest and host fingerprints are on
+``GET /admin/host``) and a runtime receipt: a syncbat ``ReceiptEnvelope`` (kind ``0xC5B7``)
+appended to the journal the call wrote to at :data:`RECEIPT_COORD`, binding the operation,
+its outcome and the BLAKE3 hashes of the request (which names the caller's token) and of the
+answer.
 
 Durability costs one fsync per write, not two: the handler's appends are written without a
 durability gate, and the receipt that follows them is gated, so the fsync that makes the
