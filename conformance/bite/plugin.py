@@ -40,10 +40,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[ENV] = name
     inherited = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(SITE), *([inherited] if inherited else [])])
+    _no_shrinking()
     try:
         plant(name)
     except (NotPlanted, ImportError) as exc:
         raise pytest.UsageError(f"bite variant {name} cannot be planted: {exc}") from exc
+
+
+def _no_shrinking() -> None:
+    """A bite run needs a failure, not a minimal one: hypothesis skips shrinking."""
+    try:
+        from hypothesis import Phase, settings  # noqa: PLC0415
+    except ImportError:
+        return
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+    settings.register_profile("bite", settings(settings.default, phases=phases))
+    settings.load_profile("bite")
 
 
 def _wanted(config: pytest.Config) -> set[str] | None:
