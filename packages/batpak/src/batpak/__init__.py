@@ -28,6 +28,7 @@ from batpak.kinds import EventKind
 from batpak.options import AppendOptions, DurabilityGate, IdempotencyKey
 from batpak.payload import event_payload, upcaster
 from batpak.projection import Projection, handles
+from batpak.projection_cache import MemoryCache, NativeCache, NoCache, ProjectionCache
 from batpak.receipt import AppendReceipt, DiskPos, Outcome, ReceiptVerdict, verify_receipt_claim
 from batpak.store._compact import CompactionResult
 from batpak.store._cursor import Cursor
@@ -67,11 +68,15 @@ __all__ = (
     "ImportSelector",
     "IndexEntry",
     "KindFilter",
+    "MemoryCache",
+    "NativeCache",
+    "NoCache",
     "NotFound",
     "Notification",
     "Outcome",
     "PriorItem",
     "Projection",
+    "ProjectionCache",
     "ReceiptVerdict",
     "Region",
     "RetryableError",

@@ -12,6 +12,7 @@ from typing import Literal
 
 from batpak.errors import Configuration
 from batpak.fs import OS_FS, StoreFs
+from batpak.projection_cache import NoCache, ProjectionCache
 
 DEFAULT_SEGMENT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_SYNC_EVERY_N_EVENTS = 1000
@@ -46,7 +47,8 @@ class StoreConfig:
     (1 = none, 0 = unbounded; other than 1, every append needs an idempotency key);
     ``signing_keys`` are Ed25519 seeds (the last signs) and ``signing_policy="required"``
     refuses to open without one; ``clock`` (microseconds since the epoch) replaces the system
-    clock and ``fs`` the real filesystem, for tests (docs/batpak-test-seam.md).
+    clock and ``fs`` the real filesystem, for tests (docs/batpak-test-seam.md);
+    ``projection_cache`` keeps folded projection state between ``project`` calls.
     """
 
     path: Path
@@ -64,6 +66,7 @@ class StoreConfig:
     signing_policy: SigningPolicy = "optional"
     clock: Clock = field(default=system_clock_us, compare=False)
     fs: StoreFs = field(default=OS_FS, compare=False, repr=False)
+    projection_cache: ProjectionCache = field(default_factory=NoCache, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         path: object = self.path
@@ -118,6 +121,10 @@ class StoreConfig:
 
     def with_clock(self, clock: Clock) -> StoreConfig:
         return dataclasses.replace(self, clock=clock)
+
+    def with_projection_cache(self, cache: ProjectionCache) -> StoreConfig:
+        """Keep folded projection state in ``cache`` between ``project`` calls."""
+        return dataclasses.replace(self, projection_cache=cache)
 
     def with_fs(self, fs: StoreFs) -> StoreConfig:
         """Route every file operation through ``fs`` (a test seam; see batpak.fs)."""

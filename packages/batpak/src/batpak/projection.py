@@ -8,7 +8,9 @@ applies the entity's events of the handled kinds in commit order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
+
+import msgspec
 
 from batpak.errors import ProjectionError
 from batpak.payload import kind_of
@@ -32,9 +34,20 @@ def handles(
 
 
 class Projection:
-    """Base class for projections; the subclass's ``@handles`` methods define the fold."""
+    """Base class for projections; the subclass's ``@handles`` methods define the fold.
+
+    With a projection cache configured (``StoreConfig.with_projection_cache``), ``project``
+    keeps the folded state per (projection, ``schema_version``, entity): bump
+    ``schema_version`` whenever the fold or the state's shape changes, so state folded by the
+    old code is never read back. ``supports_incremental_apply`` lets a cached state be carried
+    forward over newer events instead of replaying them all. State is cached with
+    :meth:`cache_state` / :meth:`from_cache` (the instance attributes as MessagePack by
+    default; override both for state MessagePack cannot hold).
+    """
 
     handlers: ClassVar[dict[int, tuple[type[Any], str]]] = {}
+    schema_version: ClassVar[int] = 0
+    supports_incremental_apply: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -51,6 +64,17 @@ class Projection:
     @classmethod
     def relevant_kinds(cls) -> frozenset[int]:
         return frozenset(cls.handlers)
+
+    def cache_state(self) -> bytes:
+        """The state as bytes for the projection cache."""
+        return msgspec.msgpack.encode(vars(self))
+
+    @classmethod
+    def from_cache(cls, data: bytes) -> Self:
+        """A projection holding the state :meth:`cache_state` wrote."""
+        state = cls.__new__(cls)
+        vars(state).update(msgspec.msgpack.decode(data, type=dict[str, Any]))
+        return state
 
     def apply(self, kind: int, payload: Any) -> None:
         """Apply one decoded payload of a handled kind."""

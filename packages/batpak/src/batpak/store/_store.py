@@ -47,6 +47,7 @@ from batpak.kinds import SYSTEM_OPEN_COMPLETED, EventKind, is_reserved
 from batpak.options import DEFAULT_OPTIONS, AppendOptions
 from batpak.payload import kind_of, verify_registry, version_of
 from batpak.projection import Projection
+from batpak.projection_cache import cache_key
 from batpak.receipt import (
     AppendReceipt,
     Outcome,
@@ -791,15 +792,25 @@ class Store:
     # -- projections ----------------------------------------------------------------------
 
     def project(self, projection: type[P], entity: str) -> P:
-        """Replay the entity's handled events, in commit order, into a new projection."""
-        state = projection()
+        """Fold the entity's handled events, in commit order, into a projection: from the
+        projection cache when it holds the entity's current state, else by replay."""
         kinds = projection.handlers
         upto = self._watermarks.snapshot().visible
-        for entry in self._index.entity_stream(entity):
-            handled = kinds.get(entry.event_kind)
-            if handled is not None:
-                state.apply(entry.event_kind, self._load(entry).decode(handled[0]))
+        stream = self._index.entity_stream(entity)
+        head = stream[-1].global_sequence if stream else 0
         name = f"{projection.__module__}.{projection.__qualname__}"
+        cache = self._config.projection_cache
+        key = cache_key(name, entity, projection.schema_version)
+        state, after = _cached(cache.get(key), projection, head)
+        if state is None or after < head:
+            if state is None:
+                state, after = projection(), 0
+            for entry in stream:
+                handled = kinds.get(entry.event_kind)
+                if entry.global_sequence > after and handled is not None:
+                    state.apply(entry.event_kind, self._load(entry).decode(handled[0]))
+            with contextlib.suppress(TypeError, ValueError):  # state MessagePack cannot hold
+                cache.put(key, _CACHE_ENTRY.encode((head, state.cache_state())))
         self._watermarks.projected(name, upto)
         return state
 
@@ -855,6 +866,23 @@ class ChainReport(msgspec.Struct, frozen=True):
 
     def is_intact(self) -> bool:
         return not self.content_hash_mismatches and not self.dangling_links
+
+
+_CACHE_ENTRY = msgspec.msgpack.Encoder()
+
+
+def _cached(raw: bytes | None, projection: type[P], head: int) -> tuple[P | None, int]:
+    """The cached state and the sequence it covers, if usable for an entity at ``head``:
+    the same head, or an older one for a projection that applies incrementally."""
+    if raw is None:
+        return None, 0
+    try:
+        covered, data = msgspec.msgpack.decode(raw, type=tuple[int, bytes])
+        if covered == head or (covered < head and projection.supports_incremental_apply):
+            return projection.from_cache(data), covered
+    except (msgspec.DecodeError, TypeError, ValueError):
+        pass  # a damaged or foreign entry: replay
+    return None, 0
 
 
 _READ_SPAN = 1 << 20
