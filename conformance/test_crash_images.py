@@ -14,7 +14,9 @@ INV-BATCH-CRASH-RECOVERY (a BEGIN without its COMMIT never shows, in workloads t
 INV-FRONTIER-DURABLE-COVERS-RECOVERED (after every reopen the durable HLC covers every
 recovered event), INV-DURABLE-ACKS (a gated append, a batch or a sync()-acknowledged append
 survives every later crash), INV-COLD-START-ARTIFACTS (crashes while writing the close-time
-checkpoint, footer and idempotency image reopen to the same events).
+checkpoint, footer and idempotency image reopen to the same events),
+INV-GROUP-COMMIT-IDEMPOTENCY (retrying a keyed batch after a crash at any op, under group
+commit, writes each key exactly once and returns the original ids).
 CATCHES: publishing before fsync, acknowledging before the bytes or names are durable, a
 recovered torn batch, a rotation that loses the old segment's tail, a close that trusts a
 half-written checkpoint, an untyped error on a damaged image.
@@ -34,9 +36,10 @@ from crashrun import Driver, collect_images, reopen, sim_config
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from oracle import Outcome
+from refstore import pack
 from simfs import SimFs
 
-from batpak import Store
+from batpak import AppendOptions, BatchAppendItem, Coordinate, IdempotencyKey, Store
 
 TORN_SEED = 0x70E
 LIE_SEED = 0x11E
@@ -188,3 +191,31 @@ def test_the_same_seed_recovers_to_the_same_digest() -> None:
     assert first == second
     assert len(set(first)) > 3, "the images must differ from one another"
     assert _digests(TORN_SEED + 1) != first, "the seed must matter"
+
+
+@pytest.mark.invariant("INV-GROUP-COMMIT-IDEMPOTENCY")
+@pytest.mark.parametrize("torn", [None, TORN_SEED], ids=["dropped", "torn"])
+def test_retrying_a_keyed_batch_after_any_crash_writes_each_key_once(torn: int | None) -> None:
+    fs = SimFs()
+    images = collect_images(fs, torn)
+    config = sim_config(fs).with_group_commit(0)
+    coord = Coordinate("gc:1", "crash")
+    items = [
+        BatchAppendItem.from_msgpack_bytes(
+            coord,
+            0x1000,
+            pack({"i": i}),
+            AppendOptions(idempotency_key=IdempotencyKey.for_operation("gc", [str(i)])),
+        )
+        for i in range(3)
+    ]
+    with Store.open(config) as store:
+        first = [r.event_id for r in store.append_batch(items)]
+    problems = []
+    for ops, image in images:
+        with Store.open(sim_config(image).with_group_commit(0)) as store:
+            again = [r.event_id for r in store.append_batch(items)]
+            stored = [e.event_id for e in store.by_entity(coord.entity)]
+        if again != first or sorted(stored) != sorted(first):
+            problems.append((ops, again == first, len(stored)))
+    assert not problems, f"retries after a crash duplicated or lost keys: {problems[:3]}"
