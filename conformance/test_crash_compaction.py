@@ -117,6 +117,7 @@ def test_every_op_of_a_compaction_reopens_to_one_generation() -> None:
             failures.append((ops_applied, fs.ops[ops_applied - 1], result.verdict, result.problems))
             continue
         assert result.verdict.outcome is not None
+        assert result.verdict.outcome.value in generations, "an honest crash bricked the store"
         generations[result.verdict.outcome.value] += 1
         problems = _retry_keys(image, keyed)
         if problems:

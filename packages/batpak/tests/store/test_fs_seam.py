@@ -24,12 +24,30 @@ KIND = EventKind.custom(0xE, 0x5EA)
 FROZEN_US = 978_307_200_000_000
 
 
+class Logged:
+    """A WriteFile that logs its fsyncs."""
+
+    def __init__(self, inner: WriteFile, name: str, log: list[tuple[str, str]]) -> None:
+        self.inner, self.name, self.log = inner, name, log
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    def sync(self, data_only: bool = False) -> None:
+        self.inner.sync(data_only)
+        self.log.append(("sync", self.name))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class MappedFs(OsFs):
     """The real filesystem with ``virtual`` mapped onto ``real``; can fail one kind of op."""
 
     def __init__(self, virtual: Path, real: Path) -> None:
         self.virtual, self.real = virtual, real
         self.fail: tuple[str, str] | None = None  # (method, path suffix)
+        self.log: list[tuple[str, str]] = []  # (create | sync, file name), in order
 
     def _m(self, path: Path, op: str) -> Path:
         if self.fail is not None and op == self.fail[0] and str(path).endswith(self.fail[1]):
@@ -58,7 +76,9 @@ class MappedFs(OsFs):
         return super().open_read(self._m(path, "open_read"))
 
     def create(self, path: Path, *, exclusive: bool) -> WriteFile:
-        return super().create(self._m(path, "create"), exclusive=exclusive)
+        inner = super().create(self._m(path, "create"), exclusive=exclusive)
+        self.log.append(("create", path.name))
+        return Logged(inner, path.name, self.log)
 
     def replace(self, source: Path, target: Path) -> None:
         super().replace(self._m(source, "replace"), self._m(target, "replace"))
@@ -118,6 +138,23 @@ def test_rotation_and_open_stamp_segments_with_the_injected_clock(tmp_path: Path
         length = int.from_bytes(data[4:8], "big")
         header = msgspec.msgpack.decode(data[8 : 8 + length], type=SegmentHeader)
         assert header.created_ns == FROZEN_US * 1000, path.name
+
+
+def test_rotation_seals_the_full_segment_before_the_next_one_exists(tmp_path: Path) -> None:
+    """A newer segment after a torn one refuses the open, so the old one (frames and footer)
+    is fsynced before the next is created; a crash in between leaves it the newest."""
+    fs, config = mapped(tmp_path)
+    with Store.open(config) as store:
+        for i in range(12):
+            store.append(Coordinate("seam:1", "s"), KIND, {"i": i, "pad": "x" * 500})
+    creates = [i for i, (op, name) in enumerate(fs.log) if op == "create" and name[0].isdigit()]
+    assert len(creates) >= 3
+    for at in creates[1:]:
+        previous = f"{int(fs.log[at][1][:6]) - 1:06d}.fbat"
+        last_sync = max(i for i, entry in enumerate(fs.log) if entry == ("sync", previous))
+        assert last_sync < at, f"{fs.log[at][1]} was created before {previous} was whole"
+    for path in sorted((tmp_path / "real" / "store").glob("*.fbat")):
+        assert path.read_bytes().endswith(b"SDX3"), f"{path.name} is not sealed"
 
 
 def test_open_report_timings_come_from_the_injected_clock(tmp_path: Path) -> None:

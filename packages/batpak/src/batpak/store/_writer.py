@@ -505,19 +505,22 @@ class Writer:
         self._watermarks.advance("durable", to=self._watermarks.snapshot().written)
 
     def _rotate_if_full(self) -> ActiveSegment:
+        """Seal a full segment (frames and footer fsynced), and only then create the next.
+
+        A newer segment must never follow a torn one: recovery ignores a torn tail only on
+        the newest segment and refuses it on any other. So a crash before the next segment
+        exists leaves the old one newest (its torn footer is ignored and resealed at open),
+        and a crash after finds it whole. A failed seal or create poisons the writer."""
         old = self._segment
         if old.size < self._config.segment_max_bytes:
             return old
-        created_ns = max(self._config.clock(), 0) * 1000
-        new = ActiveSegment(old.path.parent, old.segment_id + 1, created_ns, self._config.fs)
         self._sync()
-        old.sync(data_only=False)
-        self._segment = new
-        try:
-            old.seal()
-        except OSError:
-            old.close()  # the footer is an accelerator: without it the segment is scanned
-        return new
+        old.seal()
+        created_ns = max(self._config.clock(), 0) * 1000
+        self._segment = ActiveSegment(
+            old.path.parent, old.segment_id + 1, created_ns, self._config.fs
+        )
+        return self._segment
 
     def _close(self) -> None:
         if self._fence is not None:  # closing cancels an open fence, as the reference does
