@@ -149,3 +149,25 @@ def test_scan_events_hides_block_events_of_invisible_blocks(
     assert bob_view == ["public"]
     admin_view = bb.scan_events(people["admin"], kind="bb.block.put").items
     assert [e.details["key"] for e in admin_view] == ["public", "private"]
+
+
+def test_scan_events_hides_the_events_of_redacted_blocks(
+    bb: BatenBase, people: dict[str, Caller]
+) -> None:
+    bb.put_block(people["alice"], "secret", 1, h=1)
+    bb.put_block(people["alice"], "gone", 1)
+    bb.delete_block(people["alice"], "gone")
+    bb.put_block(people["alice"], "open", 1)
+    for who in ("alice", "bob"):
+        keys = {
+            e.details["key"]
+            for e in bb.scan_events(people[who]).items
+            if e.kind.startswith("bb.block.")
+        }
+        assert keys == {"open"}
+    admin_keys = {
+        e.details["key"]
+        for e in bb.scan_events(people["admin"]).items
+        if e.kind.startswith("bb.block.")
+    }
+    assert admin_keys == {"secret", "gone", "open"}

@@ -24,8 +24,9 @@ Rules this module enforces (beyond the spec's wording):
 5. Quota. Live blocks (h=0) count. A put that would make a key live past the Free quota
    answers 429, stores nothing and records a ``bb.quota.refused`` audit event.
 6. Audit. Service kinds start with ``bb.`` (callers may not use that prefix). Admins see the
-   whole log; others see caller events, ``bb.block.*`` events of revisions they may see, and
-   service events about themselves. Requests with a bad token have no tenant and are not
+   whole log; others see caller events, ``bb.block.*`` events of revisions they may see of
+   blocks they may see now (a redacted or deleted block's events are unlisted, like the
+   block), and service events about themselves. Requests with a bad token have no tenant and are not
    logged; role and scope refusals are (``bb.request.denied``).
 7. Read receipts record (observer, key, rev, time) for each successful get_block while the
    tenant's switch is on; anyone who may see a block may list its readers.
@@ -762,9 +763,16 @@ class BatenBase:
         if caller.role == "admin" or not row.kind.startswith(_RESERVED_KIND_PREFIX):
             return True
         if row.key is not None:
+            # A block's events follow the block: invisible now (h=1, or v) means unlisted.
             revs = t.index.revisions.get(row.key, [])
             match = next((r for r in revs if r.rev == row.rev), None)
-            return match is not None and by_scope(caller, match.v, match.observer)
+            latest = revs[-1] if revs else None
+            return (
+                match is not None
+                and latest is not None
+                and visible(caller, latest.v, latest.h, latest.observer)
+                and by_scope(caller, match.v, match.observer)
+            )
         return row.observer == caller.observer
 
 
