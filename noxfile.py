@@ -1,4 +1,11 @@
-"""Project sessions: ``tests`` (unit tests), ``lint`` (ruff, mypy strict), ``conformance``."""
+"""Project sessions.
+
+CI runs ``tests`` (unit tests), ``lint`` (ruff, mypy strict) and ``conformance`` (the
+black-box suite, gated on the invariant catalogue). The deep sessions run on demand, each
+printing its figures: ``crash`` (1,000 kills and crash images), ``model`` (the stateful
+model at depth), ``fuzz`` (atheris and schemathesis), ``load`` (BatenBase over loopback),
+``bite`` (planted bugs the suite must catch) and ``bench`` (the peers side by side).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import os
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint", "conformance"]  # `invariants` is run on demand
+nox.options.sessions = ["tests", "lint", "conformance"]  # the deep sessions run on demand
 nox.options.error_on_missing_interpreters = True
 
 PACKAGES = ["packages/batpak", "packages/syncbat", "packages/netbat", "packages/hostbat"]
@@ -54,21 +61,18 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def conformance(session: nox.Session) -> None:
-    """The black-box conformance suite: public API, on-disk bytes and real processes only."""
-    _install_workspace(session)
-    session.run("pytest", "conformance", *session.posargs)
-
-
-@nox.session
-def invariants(session: nox.Session) -> None:
-    """The conformance suite as a gate: fails while any catalogued invariant is unproved.
-
-    Writes ``conformance-receipt.json``. Not a default session yet: the catalogue is ahead of
-    the black-box suite (see the run's list of unproved invariants).
-    """
+    """The black-box conformance suite as a gate: public API, on-disk bytes and real processes
+    only. Fails when a test fails, when a catalogued invariant has no executed, passing test,
+    when a marker names an unknown id, or when no test ran; writes
+    ``conformance-receipt.json`` (counts, seeds, versions)."""
     _install_workspace(session)
     session.run(
-        "pytest", "conformance", "--invariants-gate", "--receipt", "conformance-receipt.json"
+        "pytest",
+        "conformance",
+        "--invariants-gate",
+        "--receipt",
+        "conformance-receipt.json",
+        *session.posargs,
     )
 
 
