@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from batenbase_support import T0, caller
+from batenbase_support import T0, Clock, caller
 
 from batenbase.errors import (
     Forbidden,
@@ -171,3 +171,24 @@ def test_scan_events_hides_the_events_of_redacted_blocks(
         if e.kind.startswith("bb.block.")
     }
     assert admin_keys == {"secret", "gone", "open"}
+
+
+def test_what_h1_hid_stays_hidden_after_a_restore(
+    bb: BatenBase, people: dict[str, Caller], clock: Clock
+) -> None:
+    alice, bob, admin = people["alice"], people["bob"], people["admin"]
+    bb.put_block(alice, "k", "before")
+    clock.now += 10
+    bb.put_block(admin, "k", "redacted", h=1)
+    clock.now += 10
+    bb.put_block(bob, "k", "after")
+    history = bb.history(bob, "k").items
+    assert [(b.rev, b.data) for b in history] == [(3, "after"), (2, None), (1, None)]
+    with pytest.raises(NotFound):
+        bb.get_block(bob, "k", rev=1)
+    with pytest.raises(NotFound):
+        bb.get_block(bob, "k", at=clock.now - 15)
+    shown = [e["payload_hex"] is not None for e in bb.proof(bob, "k").events]
+    assert shown == [False, False, True]
+    assert [b.data for b in bb.history(admin, "k").items] == ["after", "redacted", "before"]
+    assert all(e["payload_hex"] is not None for e in bb.proof(admin, "k").events)

@@ -369,6 +369,8 @@ class BatenBase:
                 chosen = next((r for r in revs if r.rev == rev), None)
             else:
                 chosen = next((r for r in reversed(revs) if when is not None and r.t <= when), None)
+            if chosen is not None and caller.role != "admin" and chosen.seq < _sealed(revs):
+                chosen = None  # hidden by a later h=1, and it stays hidden after a restore
         if chosen is None or not visible(
             caller, chosen.v, chosen.h, chosen.observer, include_redacted=include_redacted is True
         ):
@@ -467,7 +469,11 @@ class BatenBase:
         revs = self._history_revisions(t, caller, key)
         chosen = [r for r in reversed(revs) if below is None or r.rev < below]
         page = chosen[:limit]
-        items = [r.block(redact=r.h == 1 and caller.role != "admin") for r in self._loaded(t, page)]
+        sealed = 0 if caller.role == "admin" else _sealed(t.index.durable(key, t.durable_seq()))
+        items = [
+            r.block(redact=caller.role != "admin" and (r.h == 1 or r.seq < sealed))
+            for r in self._loaded(t, page)
+        ]
         more = len(chosen) > limit
         return Page(items, str(page[-1].rev) if more else None)
 
@@ -478,8 +484,11 @@ class BatenBase:
         check.key(key)
         with t.gate.shared():  # compaction swaps the journal under the exclusive gate
             revs = self._history_revisions(t, caller, key)
-            shown = {r.seq for r in revs}
             everything = t.index.durable(key, t.durable_seq())
+            sealed = _sealed(everything)
+            shown = {
+                r.seq for r in revs if caller.role == "admin" or (r.h == 0 and r.seq >= sealed)
+            }
             return build_proof(t, key, everything, shown)
 
     def readers(self, caller: Caller, key: str, *, limit: int = 100) -> list[ReadReceipt]:
@@ -801,6 +810,12 @@ def _expired() -> PreconditionFailed:
     return PreconditionFailed(
         "the write this Idempotency-Key made was compacted away", code="idempotency_key_expired"
     )
+
+
+def _sealed(revisions: list[Revision]) -> int:
+    """The sequence of the newest h=1 revision (0 if none): for non-admins, the data of every
+    revision before it stays hidden, even once the block is restored."""
+    return next((r.seq for r in reversed(revisions) if r.h == 1), 0)
 
 
 def _denial(caller: Caller, action: str, reason: str) -> bytes:
