@@ -46,6 +46,24 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {number} | {c['name']} | {_fmt(c['this'])} | {_fmt(c['peer'])} | {c['unit']} "
                 f"| {ratio} | {c['target']} | {result} |"
             )
+    servers = [
+        (number, name, figures)
+        for number, workload in report["workloads"].items()
+        if workload["checks"]
+        for name, figures in workload["checks"][0]["details"].items()
+        if isinstance(figures, dict) and "server_cpu_us_per_answer" in figures
+    ]
+    if servers:
+        lines += [
+            "",
+            "| # | server side | answers/s | server CPU µs per answer | load generator CPU |",
+            "|---|---|---|---|---|",
+        ]
+        for number, name, f in servers:
+            lines.append(
+                f"| {number} | {name} | {f['rate']:,.0f} | {f['server_cpu_us_per_answer']:,.0f} "
+                f"| {100 * f['client_cpu_share']:.0f}% |"
+            )
     return "\n".join(lines) + "\n"
 
 
