@@ -77,6 +77,11 @@ class Sizes:
     line_clients: int
 
     @classmethod
+    def tiny(cls) -> Sizes:
+        """Sizes for the runner's smoke test: every code path, no meaningful figure."""
+        return cls(True, 10, 1, 4, 3, 600, 256, 2000, 500, 0.3, 4, 4)
+
+    @classmethod
     def for_mode(cls, quick: bool) -> Sizes:
         if quick:
             return cls(True, 150, 2, 32, 10, 20_480, 256, 50_000, 20_000, 2.0, 64, 32)

@@ -84,14 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated workload numbers")
     parser.add_argument("--out", default="bench-results.json", type=Path)
     parser.add_argument("--dir", default=None, type=Path, help="scratch directory (kept)")
+    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke test
     args = parser.parse_args(argv)
-    sizes = Sizes.for_mode(args.quick)
+    sizes = Sizes.tiny() if args.tiny else Sizes.for_mode(args.quick)
     workloads = _workloads()
     chosen = sorted(int(n) for n in args.only.split(",") if n) or sorted(workloads)
     scratch = args.dir or Path(tempfile.mkdtemp(prefix="batpak-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
-        "mode": "quick" if args.quick else "full",
+        "mode": "tiny" if args.tiny else "quick" if args.quick else "full",
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
         "sizes": dataclasses.asdict(sizes),

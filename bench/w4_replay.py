@@ -15,7 +15,6 @@ from pathlib import Path
 import msgspec
 
 from batpak import Region, Store, StoreConfig
-from bench import peer_eventsourcing
 from bench.common import ORDER_KIND, Check, Order, Sizes
 from bench.fixture import LargeStore
 
@@ -58,6 +57,8 @@ def sqlite_side(path: Path) -> tuple[float, int]:
 def run(sizes: Sizes, workdir: Path, large: LargeStore) -> list[Check]:
     ours, seen = batpak_side(large.store)
     sqlite_rate, sqlite_seen = sqlite_side(large.sqlite)
+    from bench import peer_eventsourcing  # noqa: PLC0415 - installed by the bench session only
+
     built = peer_eventsourcing.build(workdir / "eventsourcing.sqlite", sizes.eventsourcing_events)
     es_rate, es_seen = peer_eventsourcing.replay(built)
     if seen != large.events or sqlite_seen != large.events or es_seen != sizes.eventsourcing_events:
