@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,7 +33,21 @@ class _Collector:
 
 
 def marked_tests() -> dict[str, list[str]]:
-    """Invariant id -> test node ids carrying ``@pytest.mark.invariant(id)``, by collection."""
+    """Invariant id -> test node ids carrying ``@pytest.mark.invariant(id)``, by collection.
+
+    Collection runs in a fresh interpreter: test modules bind event kinds in batpak's
+    process-wide payload registry, so collecting them beside other suites could collide.
+    """
+    done = subprocess.run(
+        [sys.executable, __file__, "--collect"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"collecting the conformance suite failed:\n{done.stdout}{done.stderr}")
+    found: dict[str, list[str]] = json.loads(done.stdout.splitlines()[-1])
+    return found
+
+
+def _collect() -> dict[str, list[str]]:
     collector = _Collector()
     with contextlib.redirect_stdout(io.StringIO()):
         code = pytest.main(
@@ -70,5 +86,8 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    PAGE.write_text(render(), encoding="utf-8")
+    if sys.argv[1:] == ["--collect"]:
+        print(json.dumps(_collect()))
+    else:
+        PAGE.write_text(render(), encoding="utf-8")
     sys.exit(0)
