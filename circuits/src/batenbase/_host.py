@@ -25,7 +25,6 @@ concurrent calls on different threads are safe.
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,17 +32,14 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
+from batenbase import _journal
 from batenbase._events import AUDIT_KIND, BLOCK_KINDS, OPERATOR_KINDS
-from batenbase._journal import DURABLE_TIMEOUT_S
 from batenbase._tenant import Tenant
 from batenbase.errors import BatenBaseError
 from batenbase.model import Caller
 from batpak import (
-    AppendOptions,
     AppendReceipt,
     Coordinate,
-    DurabilityGate,
-    IdempotencyKey,
     Store,
     StoreError,
     canonical,
@@ -215,7 +211,9 @@ class JournalBackend(FailClosedBackend):
     def append_typed_event(self, coordinate: Coordinate, value: msgspec.Struct) -> AppendReceipt:
         slot = self._calls.current()
         try:
-            receipt = slot.journal.store.append_typed(coordinate, value, _options(coordinate))
+            receipt = slot.journal.store.append_typed(
+                coordinate, value, _journal.options(coordinate, durable=False)
+            )
         except StoreError as exc:
             raise EffectError(str(exc)) from exc
         slot.wrote = True
@@ -231,20 +229,11 @@ class JournalReceiptSink:
 
     def record_receipt(self, envelope: ReceiptEnvelope) -> RecordedReceipt:
         slot = self._calls.current()
-        options = _options(
+        options = _journal.options(
             RECEIPT_COORD, durable=slot.wrote, extensions=receipt_extensions(envelope)
         )
         receipt = slot.journal.store.append_typed(RECEIPT_COORD, envelope.to_wire(), options)
         return RecordedReceipt(envelope, receipt)
-
-
-def _options(
-    coord: Coordinate, *, durable: bool = False, extensions: dict[str, bytes] | None = None
-) -> AppendOptions:
-    # Group commit needs a key on every append; a fresh one makes each append its own.
-    key = IdempotencyKey.for_operation("batenbase", [coord.entity, secrets.token_bytes(16)])
-    gate = DurabilityGate(DURABLE_TIMEOUT_S) if durable else None
-    return AppendOptions(idempotency_key=key, gate=gate, extensions=extensions or {})
 
 
 # -- the module and the runtime ------------------------------------------------------------

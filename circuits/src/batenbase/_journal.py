@@ -27,11 +27,19 @@ def open_store(path: Path, clock: Callable[[], float]) -> Store:
     return Store.open(config)
 
 
+def options(
+    coord: Coordinate, *, durable: bool, extensions: dict[str, bytes] | None = None
+) -> AppendOptions:
+    """Options for one append: a fresh idempotency key (group commit needs a key on every
+    append; a fresh one makes each append its own) and, with ``durable``, a durability gate."""
+    key = IdempotencyKey.for_operation("batenbase", [coord.entity, secrets.token_bytes(16)])
+    gate = DurabilityGate(DURABLE_TIMEOUT_S) if durable else None
+    return AppendOptions(idempotency_key=key, gate=gate, extensions=extensions or {})
+
+
 def append(
     store: Store, coord: Coordinate, value: msgspec.Struct, *, durable: bool = True
 ) -> AppendReceipt:
-    """Append a typed payload under a fresh idempotency key; with ``durable`` it returns only
-    once the event is fsynced (concurrent durable appends share one fsync)."""
-    key = IdempotencyKey.for_operation("batenbase", [coord.entity, secrets.token_bytes(16)])
-    gate = DurabilityGate(DURABLE_TIMEOUT_S) if durable else None
-    return store.append_typed(coord, value, AppendOptions(idempotency_key=key, gate=gate))
+    """Append a typed payload; with ``durable`` it returns only once the event is fsynced
+    (concurrent durable appends share one fsync)."""
+    return store.append_typed(coord, value, options(coord, durable=durable))

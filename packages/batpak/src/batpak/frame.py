@@ -138,13 +138,7 @@ def decode_load(body: bytes | memoryview) -> LoadFrame:
         frame = _load_decoder.decode(body)
     except (ValueError, RecursionError) as exc:
         raise FrameDecodeError(str(exc)) from exc
-    header = frame.event.header
-    if len(header.event_id) != 16 or len(header.correlation_id) != 16:
-        raise FrameDecodeError("event or correlation id is not 16 bytes")
-    if header.causation_id is not None and len(header.causation_id) != 16:
-        raise FrameDecodeError("causation id is not 16 bytes")
-    if len(header.content_hash) != 32:
-        raise FrameDecodeError("content_hash is not 32 bytes")
+    _check_header(frame.event.header)
     return frame
 
 
@@ -186,14 +180,17 @@ def payload_bytes(raw: msgspec.Raw, content_hash: bytes) -> bytes | None:
     return payload
 
 
-def _check(frame: WireFrame | ScanFrame) -> None:
-    header = frame.event.header
+def _check_header(header: WireHeader) -> None:
     if len(header.event_id) != 16 or len(header.correlation_id) != 16:
         raise FrameDecodeError("event or correlation id is not 16 bytes")
     if header.causation_id is not None and len(header.causation_id) != 16:
         raise FrameDecodeError("causation id is not 16 bytes")
     if len(header.content_hash) != 32:
         raise FrameDecodeError("content_hash is not 32 bytes")
+
+
+def _check(frame: WireFrame | ScanFrame) -> None:
+    _check_header(frame.event.header)
     chain = frame.event.hash_chain
     if chain is not None and (len(chain.prev_hash) != 32 or len(chain.event_hash) != 32):
         raise FrameDecodeError("hash chain values are not 32 bytes")
