@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import msgspec
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,19 +76,16 @@ class ObserveMiddleware:
             elapsed = time.perf_counter() - start
             method = str(scope.get("method", "?"))
             self.metrics.observe(method, route, status, elapsed)
-            caller = state.get("caller")
-            access_log.info(
-                json.dumps(
-                    {
-                        "ts": round(time.time(), 3),
-                        "method": method,
-                        "path": scope.get("path"),
-                        "route": route,
-                        "status": status,
-                        "ms": round(elapsed * 1000, 3),
-                        "tenant": getattr(caller, "tenant", None),
-                        "observer": getattr(caller, "observer", None),
-                    },
-                    separators=(",", ":"),
-                )
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                caller = state.get("caller")
+                line = {
+                    "ts": round(time.time(), 3),
+                    "method": method,
+                    "path": scope.get("path"),
+                    "route": route,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 3),
+                    "tenant": getattr(caller, "tenant", None),
+                    "observer": getattr(caller, "observer", None),
+                }
+                access_log.info(msgspec.json.encode(line).decode())
