@@ -16,7 +16,7 @@ import bisect
 import struct
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -43,6 +43,8 @@ _NUMERIC = (
     ("length", "I"),
     ("order", "I"),
 )
+Location = tuple[int, int, int, int, bytes]
+"""Where an event's frame is: global sequence, segment id, offset, length, and its hash."""
 _BLOBS = (("ids", 16), ("corr", 16), ("caus", 16), ("prev", 32), ("hash", 32))
 
 
@@ -252,6 +254,14 @@ class ColumnBase:
         key = self._intern.get(value) if isinstance(value, str) else value
         span = None if key is None else self._groups[name].get(key)
         return () if span is None else self._rows[span[0] : span[1]]
+
+    def locations(self, rows: Sequence[int]) -> Iterator[Location]:
+        """``(global_sequence, segment_id, offset, length, event_hash)`` of each row, without
+        building entries (the replay path)."""
+        c, hashes = self._cols, self._blobs["hash"]
+        seq, seg, off, length = c["seq"], c["seg"], c["off"], c["length"]
+        for row in rows:
+            yield seq[row], seg[row], off[row], length[row], hashes[row * 32 : row * 32 + 32]
 
     def names(self, name: str) -> list[str]:
         return [self._strings[key] for key in self._groups[name]]

@@ -190,6 +190,14 @@ class Index:
         start = 0 if after is None else bisect.bisect_right(stream, after, key=_seq)
         return list(_take(stream, start, region, limit))
 
+    def kind_rows(self, kind: int) -> tuple[ColumnBase | None, Sequence[int], list[IndexEntry]]:
+        """A consistent snapshot of one kind's events: the base, its rows, and the tail."""
+        with self.lock:
+            base = self.base
+            tail = self.by_kind.get(kind, [])
+            tail = tail[: len(tail)]
+        return base, base.group("kind", kind) if base else (), tail
+
     def entity_stream(self, entity: str) -> list[IndexEntry]:
         with self.lock:
             base = self.base
