@@ -489,21 +489,24 @@ class Store:
         self._require_key(options)
         gate = options.gate
         command = Append(coord, int(kind), data, version, options, durable=gate is not None)
-        self._submit(command)
         if gate is None:
+            self._submit(command)
             return command.future.result()
-        started = time.monotonic()
+        # The writer answers a gated append after the fsync of its group; while this caller
+        # waits, the writer counts it as a gated caller at work (for its group window).
+        writer = self._writer
+        if writer is not None:
+            writer.gated_enter()
         try:
-            receipt = command.future.result(timeout=gate.timeout)
+            self._submit(command)
+            return command.future.result(timeout=gate.timeout)
         except TimeoutError:
-            raise WaitTimeout("durable", -1, int(gate.timeout * 1000)) from None
-        left = max(gate.timeout - (time.monotonic() - started), 0.0)
-        try:
-            self._watermarks.wait("durable", receipt.global_sequence, left)
-        except WaitTimeout:
-            timeout_ms = int(gate.timeout * 1000)
-            raise WaitTimeout("durable", receipt.global_sequence, timeout_ms) from None
-        return receipt
+            written = command.written
+            target = -1 if written is None else written.global_sequence
+            raise WaitTimeout("durable", target, int(gate.timeout * 1000)) from None
+        finally:
+            if writer is not None:
+                writer.gated_exit()
 
     def _require_key(self, options: AppendOptions) -> None:
         if self._config.group_commit_max_batch != 1 and options.idempotency_key is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -62,6 +63,13 @@ class Append:
     timestamp_us: int | None = None
     """Lifecycle events carry a timestamp fixed from the HLC; others read the clock."""
     future: Future[AppendReceipt] = field(default_factory=Future)
+    written: AppendReceipt | None = None
+    """A durable append's receipt once written, before its group's fsync settles the future
+    (so a caller that times out can name the sequence it waited for)."""
+
+
+_WINDOW_MAX_S = 0.001
+"""The longest a group waits for more durable appends."""
 
 
 @dataclass(slots=True)
@@ -140,8 +148,20 @@ class Writer:
         self._stopped = False  # set before the last drain; late submitters drain themselves
         self._fence: FenceLedger | None = None
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
+        self.gated = 0
+        """Callers inside a gated append: the group window waits only while others are."""
+        self._gated_lock = threading.Lock()
+        self._fsync_s = 0.0  # a moving average of the fsync time
         self._thread = threading.Thread(target=self._run, name="batpak-writer", daemon=True)
         self._thread.start()
+
+    def gated_enter(self) -> None:
+        with self._gated_lock:
+            self.gated += 1
+
+    def gated_exit(self) -> None:
+        with self._gated_lock:
+            self.gated -= 1
 
     def submit(self, command: Command) -> None:
         if self._crash is not None:
@@ -204,13 +224,30 @@ class Writer:
     # -- the loop -------------------------------------------------------------------------
 
     def _take_group(self) -> list[Command]:
+        """The next group: what is queued, and, when it holds durable appends while other
+        gated callers are still at work, what they submit within a short window (at most half
+        an fsync), so that one fsync serves them all (PostgreSQL's commit_delay)."""
         group = [self._queue.get()]
         limit = self._config.group_commit_max_batch or None
+        durable = sum(1 for c in group if isinstance(c, Append) and c.durable)
+        deadline: float | None = None
         while limit is None or len(group) < limit:
             try:
-                group.append(self._queue.get_nowait())
+                command = self._queue.get_nowait()
             except queue.Empty:
-                break
+                if limit == 1 or not durable or durable >= self.gated:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + min(self._fsync_s / 2, _WINDOW_MAX_S)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    command = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+            group.append(command)
+            durable += isinstance(command, Append) and command.durable
         return group
 
     def _run(self) -> None:
@@ -248,11 +285,13 @@ class Writer:
             return
         try:
             if isinstance(command, Append):
-                # A gated append is answered at once; its caller waits on the durable
-                # watermark, which this group's fsync advances.
-                command.future.set_result(self._append(command))
+                receipt = self._append(command)
                 if command.durable:
-                    self._sync_requested = True
+                    # Answered after this group's fsync: the caller wakes once, durable.
+                    command.written = receipt
+                    waiting.append((command.future, receipt))
+                else:
+                    command.future.set_result(receipt)
             elif isinstance(command, Batch):
                 command.future.set_result(self._batch(command))
             elif isinstance(command, Exclusive):
@@ -500,7 +539,9 @@ class Writer:
     def _sync(self) -> None:
         if self._unsynced == 0:
             return
+        started = time.monotonic()
         self._segment.sync(self._config.sync_mode == "sync_data")
+        self._fsync_s += (time.monotonic() - started - self._fsync_s) / 8
         self._unsynced = 0
         self._watermarks.advance("durable", to=self._watermarks.snapshot().written)
 
