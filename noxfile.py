@@ -31,7 +31,9 @@ def _install_workspace(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests of every package and of the circuits, plus the runnable examples."""
     _install_workspace(session)
-    session.run("pytest", *PACKAGES, *WIRING, "examples", *session.posargs)
+    session.run(
+        "pytest", *PACKAGES, *WIRING, "examples", "bench/test_bench_smoke.py", *session.posargs
+    )
 
 
 @nox.session

@@ -1,7 +1,8 @@
 """Workload 4: replay every event in commit order, decoding each into the typed record.
 
-batpak pages the index in commit order (``query_entries_after``), loads the events and
-decodes each payload into ``Order``. The peers do the same job their way: sqlite3 an ordered
+batpak replays with ``Store.replay(Order)``: commit order, straight from the index columns
+and large segment reads, each payload checked against its event hash and decoded into
+``Order``. The peers do the same job their way: sqlite3 an ordered
 ``SELECT`` whose payloads go through the same msgspec decoder, and the ``eventsourcing``
 library (SQLite) its notification log, each notification mapped back to its domain event.
 """
@@ -14,25 +15,17 @@ from pathlib import Path
 
 import msgspec
 
-from batpak import Region, Store, StoreConfig
-from bench.common import ORDER_KIND, Check, Order, Sizes
+from batpak import Store, StoreConfig
+from bench.common import Check, Order, Sizes
 from bench.fixture import LargeStore
-
-PAGE = 4096
 
 
 def batpak_side(path: Path) -> tuple[float, int]:
     with Store.open_read_only(StoreConfig(path)) as store:
         started = time.perf_counter()
         seen = 0
-        after: int | None = None
-        region = Region.all()
-        while page := store.query_entries_after(region, after, PAGE):
-            for stored in store.events(page):
-                if stored.event.header.event_kind == ORDER_KIND:
-                    stored.decode(Order)
-                    seen += 1
-            after = page[-1].global_sequence
+        for _seq, _order in store.replay(Order):
+            seen += 1
         elapsed = time.perf_counter() - started
     return seen / elapsed, seen
 
@@ -66,7 +59,7 @@ def run(sizes: Sizes, workdir: Path, large: LargeStore) -> list[Check]:
     details = {
         "events": seen,
         "eventsourcing_events": es_seen,
-        "page": PAGE,
+        "path": "Store.replay",
         "sqlite_events_per_s": sqlite_rate,
         "sqlite_ratio": ours / sqlite_rate,
     }
