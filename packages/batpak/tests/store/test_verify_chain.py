@@ -14,6 +14,7 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from batpak import Coordinate, IndexEntry, Region, Store, StoreConfig
+from batpak.errors import CorruptFrame
 from batpak.kinds import EventKind
 
 KIND = EventKind.custom(0xE, 0xB80)
@@ -101,3 +102,18 @@ def test_a_damaged_prev_hash_is_a_dangling_link(tmp_path: Path, rebuild: bool) -
             chain[2].event_id,
             chain[1].event_id,
         ]  # the walk stops at the broken link
+
+
+def test_a_crc_valid_frame_with_an_invalid_coordinate_fails_the_open(tmp_path: Path) -> None:
+    """Recovery refuses a committed frame whose entity breaks the coordinate rules (a '/'),
+    as the reference refuses frame metadata that does not decode, rather than serving it."""
+    chain = build(tmp_path)
+
+    def rename(value: dict[str, Any]) -> None:
+        assert value["entity"] == "a"
+        value["entity"] = "/"
+
+    rewrite_frame(tmp_path, chain[1], rename)
+    drop_caches(tmp_path, True)
+    with pytest.raises(CorruptFrame, match="must not contain"):
+        Store.open_read_only(StoreConfig(tmp_path))

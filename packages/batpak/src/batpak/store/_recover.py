@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batpak.errors import CorruptSegment
+from batpak.coordinate import Coordinate
+from batpak.errors import CorruptFrame, CorruptSegment, InvalidCoordinate
 from batpak.event import ZERO_HASH
 from batpak.frame import ScanFrame
 from batpak.fs import OS_FS, StoreFs
@@ -114,6 +115,7 @@ class _Replayer:
         self.out = Recovered()
         self.staged: list[Staged] | None = None
         self.expected = 0
+        self._coordinates: set[tuple[str, str]] = set()  # the ones already checked
 
     def segment(
         self, segment_id: int, frames: list[ScannedFrame], sequences: dict[int, int] | None
@@ -148,6 +150,13 @@ class _Replayer:
                     segment_id, f"frame at {scanned.offset} has no row in the SIDX footer"
                 )
             seq = found
+        coordinate = (scanned.frame.entity, scanned.frame.scope)
+        if coordinate not in self._coordinates:
+            try:
+                Coordinate(*coordinate)
+            except InvalidCoordinate as exc:  # CRC-valid but not a committable event: fail closed
+                raise CorruptFrame(segment_id, scanned.offset, str(exc)) from None
+            self._coordinates.add(coordinate)
         self.out.entries.append(
             entry_from_frame(scanned.frame, segment_id, scanned.offset, scanned.length, seq)
         )
