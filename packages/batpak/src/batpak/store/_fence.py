@@ -13,14 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import msgspec
-
-from batpak import canonical
-from batpak.errors import DomainError, SideFileCorrupt
+from batpak.errors import DomainError
 from batpak.fs import OS_FS, StoreFs
-from batpak.sidefile import unwrap, wrap, write_atomic
 from batpak.store._entry import IndexEntry
-from batpak.store._lifecycle import HIDDEN_MAGIC, HIDDEN_NAME, HIDDEN_VERSION, copy_prefix
+from batpak.store._lifecycle import HIDDEN_NAME, copy_prefix
 
 
 class VisibilityFenceActive(DomainError):
@@ -65,50 +61,6 @@ class FenceLedger:
         if not self.entries:
             return None
         return self.entries[0].global_sequence, self.entries[-1].global_sequence + 1
-
-
-class _Range(msgspec.Struct):
-    start: int
-    end: int
-
-
-class _LaneRanges(msgspec.Struct):
-    lane: int
-    ranges: list[_Range]
-
-
-class _Ranges(msgspec.Struct):
-    ranges: list[_Range]
-    lane_ranges: list[_LaneRanges] = msgspec.field(default_factory=list)
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def persist_cancelled(directory: Path, span: tuple[int, int], fs: StoreFs = OS_FS) -> None:
-    """Add ``span`` to ``visibility_ranges.fbv`` (merged and sorted, as the reference writes
-    it), atomically. Damage in the existing file refuses rather than forgets old ranges."""
-    path = directory / HIDDEN_NAME
-    try:
-        data = fs.read(path)
-    except FileNotFoundError:
-        known = _Ranges([])
-    else:
-        _, body = unwrap(path, data, HIDDEN_MAGIC, HIDDEN_VERSION)
-        try:
-            known = canonical.decode(body, _Ranges)
-        except canonical.CanonicalDecodeError as exc:
-            raise SideFileCorrupt(f"{HIDDEN_NAME} cannot be trusted: {exc}") from exc
-    spans = _merge([(r.start, r.end) for r in known.ranges] + [span])
-    body = canonical.encode(_Ranges([_Range(s, e) for s, e in spans], known.lane_ranges))
-    write_atomic(path, wrap(HIDDEN_MAGIC, HIDDEN_VERSION, body), fs)
 
 
 class VisibilityFence:

@@ -12,7 +12,7 @@ from batpak import canonical
 from batpak.errors import FutureVersion, Io, SideFileCorrupt, StoreLocked
 from batpak.fs import OS_FS, Lock, StoreFs
 from batpak.segment import encode_footer, encode_header
-from batpak.sidefile import unwrap
+from batpak.sidefile import unwrap, wrap, write_atomic
 from batpak.store._entry import IndexEntry
 from batpak.store._recover import Recovered
 from batpak.store._segments import sidx_row
@@ -157,9 +157,7 @@ class _HiddenRanges(msgspec.Struct):
     lane_ranges: list[_LaneRanges] = msgspec.field(default_factory=list)
 
 
-def hidden_filter(directory: Path, fs: StoreFs = OS_FS) -> Callable[[IndexEntry], bool] | None:
-    """Which committed events readers must not see: the half-open global-sequence ranges of
-    cancelled visibility fences that the reference records in ``visibility_ranges.fbv``."""
+def _read_hidden(directory: Path, fs: StoreFs) -> _HiddenRanges | None:
     path = directory / HIDDEN_NAME
     try:
         data = fs.read(path)
@@ -167,9 +165,31 @@ def hidden_filter(directory: Path, fs: StoreFs = OS_FS) -> Callable[[IndexEntry]
         return None
     try:
         _, body = unwrap(path, data, HIDDEN_MAGIC, HIDDEN_VERSION)
-        hidden = msgspec.msgpack.decode(body, type=_HiddenRanges)
+        return msgspec.msgpack.decode(body, type=_HiddenRanges)
     except (SideFileCorrupt, ValueError, RecursionError) as exc:
         raise SideFileCorrupt(f"{HIDDEN_NAME} cannot be trusted: {exc}") from exc
+
+
+def persist_cancelled(directory: Path, span: tuple[int, int], fs: StoreFs = OS_FS) -> None:
+    """Add ``span`` to ``visibility_ranges.fbv`` (merged and sorted, as the reference writes
+    it), atomically. Damage in the existing file refuses rather than forgets old ranges."""
+    known = _read_hidden(directory, fs) or _HiddenRanges()
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted([(r.start, r.end) for r in known.ranges] + [span]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    body = canonical.encode(_HiddenRanges([_Range(s, e) for s, e in merged], known.lane_ranges))
+    write_atomic(directory / HIDDEN_NAME, wrap(HIDDEN_MAGIC, HIDDEN_VERSION, body), fs)
+
+
+def hidden_filter(directory: Path, fs: StoreFs = OS_FS) -> Callable[[IndexEntry], bool] | None:
+    """Which committed events readers must not see: the half-open global-sequence ranges of
+    cancelled visibility fences that the reference records in ``visibility_ranges.fbv``."""
+    hidden = _read_hidden(directory, fs)
+    if hidden is None:
+        return None
     spans = [(r.start, r.end) for r in hidden.ranges]
     by_lane = {lane.lane: [(r.start, r.end) for r in lane.ranges] for lane in hidden.lane_ranges}
     if not spans and not by_lane:

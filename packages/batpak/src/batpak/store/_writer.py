@@ -39,13 +39,9 @@ from batpak.options import DEFAULT_OPTIONS, AppendOptions
 from batpak.receipt import AppendReceipt, Signer
 from batpak.store._authority import IdempEntry
 from batpak.store._build import event_frame, idemp_entry, marker_frame, receipt_for, replay_receipt
-from batpak.store._fence import (
-    FenceLedger,
-    VisibilityFenceActive,
-    VisibilityFenceNotActive,
-    persist_cancelled,
-)
+from batpak.store._fence import FenceLedger, VisibilityFenceActive, VisibilityFenceNotActive
 from batpak.store._index import Index, IndexEntry
+from batpak.store._lifecycle import persist_cancelled
 from batpak.store._segments import ActiveSegment, sidx_row
 
 _U32_MAX = 0xFFFF_FFFF
