@@ -23,7 +23,11 @@ _INTERNAL = json.dumps(
 
 
 def route_name(routes: list[BaseRoute], scope: Scope) -> str:
-    """Return the route template matching the request, so metrics stay low-cardinality."""
+    """Return the route template matching the request, so metrics stay low-cardinality: the
+    one the router recorded in the scope (Starlette does), else the first full match."""
+    routed = scope.get("route")
+    if routed is not None:
+        return template(str(getattr(routed, "path", "?")))
     for route in routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:
@@ -45,7 +49,6 @@ class ObserveMiddleware:
             return
         start = time.perf_counter()
         state: dict[str, Any] = scope.setdefault("state", {})
-        route = route_name(self.routes, scope)
         status = 500
         started = False
 
@@ -75,6 +78,7 @@ class ObserveMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             method = str(scope.get("method", "?"))
+            route = route_name(self.routes, scope)
             self.metrics.observe(method, route, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 caller = state.get("caller")
