@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from typing import Any
@@ -214,6 +215,7 @@ _OPS: dict[
 }
 
 
+@functools.cache
 def template(path: str) -> str:
     """A route's public template: ``/blocks/{key:path}`` is ``/blocks/{key}``."""
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
