@@ -202,8 +202,8 @@ class _Calls:
 
 
 class JournalBackend(FailClosedBackend):
-    """Appends a handler's typed events to the calling tenant's journal, ungated (the call's
-    receipt carries the fsync). Every other effect fails closed."""
+    """Appends a handler's typed events to the call's journal, ungated (the call's receipt
+    carries the fsync). Every other effect fails closed."""
 
     def __init__(self, calls: _Calls) -> None:
         self._calls = calls
@@ -221,7 +221,7 @@ class JournalBackend(FailClosedBackend):
 
 
 class JournalReceiptSink:
-    """Appends each envelope to the calling tenant's journal at :data:`RECEIPT_COORD` with the
+    """Appends each envelope to the call's journal at :data:`RECEIPT_COORD` with the
     ``syncbat.*`` extensions; gated (fsynced) when the call appended anything."""
 
     def __init__(self, calls: _Calls) -> None:
@@ -247,7 +247,7 @@ def _schema(ref: str, role: SchemaRole, example: msgspec.Struct | None = None) -
 
 
 def module(handlers: dict[str, Handler]) -> HostModule:
-    """``batenbase.kv`` v1: the three write operations, their schemas and event bindings."""
+    """``batenbase.kv`` v1: the write operations, their schemas and event bindings."""
     builder = HostModule.builder(MODULE_ID, MODULE_VERSION)
     for name, kinds, request_type in _OPS:
         builder.operation(descriptor(name, kinds), _wire_handler(handlers[name], request_type))
