@@ -596,15 +596,17 @@ class Store:
             try:
                 return self._load_at(entry)
             except (Io, CrcMismatch, CorruptFrame):
-                if moves == self._moves and moves % 2 == 0:
-                    raise  # no compaction moved files under this read: the damage is real
-            # The caller's entry predates a compaction that moved its frame (and closed the old
-            # file): once the move is over, read the event where the index now says it is.
-            while self._moves % 2:
-                time.sleep(0.001)
-            fresh = self._index.get(entry.event_id)
-            if fresh is None:
-                raise NotFound(entry.event_id)
+                # The caller's entry may predate a compaction that moved its frame (and closed
+                # or removed the old file), even one that finished before this read began:
+                # once any move is over, read the event where the index now says it is.
+                while self._moves % 2:
+                    time.sleep(0.001)
+                fresh = self._index.get(entry.event_id)
+                if fresh is None:
+                    raise NotFound(entry.event_id) from None
+                where = (fresh.segment_id, fresh.offset, fresh.length)
+                if where == (entry.segment_id, entry.offset, entry.length) and moves == self._moves:
+                    raise  # the frame is where the index says, and nothing moved: real damage
             entry = fresh
 
     def _load_at(self, entry: IndexEntry) -> StoredEvent:
@@ -867,7 +869,6 @@ class Store:
                 ):
                     break
                 end, j = nxt.offset + nxt.length, j + 1
-            moves = self._moves
             try:
                 data = memoryview(self._read(first.segment_id, start, end - start))
                 loaded = [
@@ -875,9 +876,8 @@ class Store:
                     for e in todo[i:j]
                 ]
             except (Io, CrcMismatch, CorruptFrame):
-                if moves == self._moves and moves % 2 == 0:
-                    raise
-                loaded = [self._load(e) for e in todo[i:j]]  # a compaction moved them
+                # One by one: a compaction may have moved them (``_load`` tells that apart).
+                loaded = [self._load(e) for e in todo[i:j]]
             out += loaded
             i = j
         return out
