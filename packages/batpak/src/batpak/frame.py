@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import blake3
 import msgspec
@@ -23,6 +23,7 @@ U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF_FFFF)]
 U64 = Annotated[int, msgspec.Meta(ge=0)]
 I64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 MAX_FRAME_BYTES = 256 * 1024 * 1024
+F = TypeVar("F")
 
 
 class WirePosition(msgspec.Struct, gc=False):
@@ -112,42 +113,37 @@ def encode_frame(frame: WireFrame) -> bytes:
     return FRAME_HEADER.pack(len(body), zlib.crc32(body)) + body
 
 
-def decode_body(body: bytes | memoryview) -> WireFrame:
+def _decode(decoder: msgspec.msgpack.Decoder[F], data: bytes | memoryview) -> F:
     try:
-        frame = _frame_decoder.decode(body)
+        return decoder.decode(data)
     # msgspec.DecodeError, invalid UTF-8 (UnicodeDecodeError) and over-deep nesting.
     except (ValueError, RecursionError) as exc:
         raise FrameDecodeError(str(exc)) from exc
+
+
+def decode_body(body: bytes | memoryview) -> WireFrame:
+    frame = _decode(_frame_decoder, body)
     _check(frame)
     return frame
 
 
 def decode_scan(body: bytes | memoryview) -> ScanFrame:
     """Decode a frame's metadata, skipping over (not decoding) the payload bytes."""
-    try:
-        frame = _scan_decoder.decode(body)
-    except (ValueError, RecursionError) as exc:
-        raise FrameDecodeError(str(exc)) from exc
+    frame = _decode(_scan_decoder, body)
     _check(frame)
     return frame
 
 
 def decode_load(body: bytes | memoryview) -> LoadFrame:
     """Decode a frame's header, coordinate and framing, leaving payload and chain raw."""
-    try:
-        frame = _load_decoder.decode(body)
-    except (ValueError, RecursionError) as exc:
-        raise FrameDecodeError(str(exc)) from exc
+    frame = _decode(_load_decoder, body)
     _check_header(frame.event.header)
     return frame
 
 
 def decode_chain(raw: msgspec.Raw) -> HashChain | None:
     """A frame's hash chain as stored (nil for none)."""
-    try:
-        chain = _chain_decoder.decode(raw)
-    except (ValueError, RecursionError) as exc:
-        raise FrameDecodeError(str(exc)) from exc
+    chain = _decode(_chain_decoder, raw)
     if chain is None:
         return None
     if len(chain.prev_hash) != 32 or len(chain.event_hash) != 32:
