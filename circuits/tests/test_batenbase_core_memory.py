@@ -41,3 +41,25 @@ def test_a_restart_keeps_only_the_newest_data(tmp_path: Path, clock: Clock) -> N
             assert held(bb, "k") == [False, False, True]
             alice = caller(bb, "alice")
             assert [b.data for b in bb.history(alice, "k").items] == [2, 1, 0]
+
+
+def test_get_block_nowait_answers_in_memory_reads_and_declines_the_rest(
+    bb: BatenBase, clock: Clock
+) -> None:
+    alice = caller(bb, "alice")
+    for i in range(3):
+        clock.now = T0 + i
+        bb.put_block(alice, "k", {"n": i})
+    now = bb.get_block_nowait(alice, "k")
+    assert now is not None
+    assert (now.rev, now.data) == (3, {"n": 2})
+    assert bb.get_block_nowait(alice, "k", rev=1) is None  # its data is on disk only
+    assert bb.get_block(alice, "k", rev=1).data == {"n": 0}
+    # A flush holding the read-receipt buffer: decline, and buffer nothing.
+    bb.set_read_receipts(caller(bb, "root", "admin"), True)
+    tenant = bb.journal("acme")
+    with tenant.reads_lock:
+        assert bb.get_block_nowait(alice, "k") is None
+        assert tenant.pending_reads == []
+    assert bb.get_block_nowait(alice, "k") is not None
+    assert [r.observer for r in tenant.pending_reads] == ["alice"]

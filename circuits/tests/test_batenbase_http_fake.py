@@ -236,6 +236,17 @@ class FakeBatenBase:
                 self.receipts[caller.tenant].append(receipt)
             return block
 
+    def get_block_nowait(
+        self,
+        caller: Caller,
+        key: str,
+        *,
+        rev: int | None = None,
+        at: float | None = None,
+        include_redacted: bool = False,
+    ) -> Block | None:
+        return None  # this fake always answers from the worker thread
+
     @_tenant_op
     def list_blocks(
         self, caller: Caller, *, prefix: str = "", limit: int = 100, cursor: str | None = None

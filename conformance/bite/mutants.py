@@ -95,6 +95,13 @@ def duplicate_idempotency_key() -> None:
     writer._replay = _replay
 
 
+def _patch_reads(cls: Any, get_block: Any) -> None:
+    """Plant a read-path bug: ``get_block`` replaced, and the event-loop fast path
+    (``get_block_nowait``) always declining, so every read reaches the planted code."""
+    cls.get_block = get_block
+    cls.get_block_nowait = lambda self, *args, **kwargs: None
+
+
 def cross_tenant_read() -> None:
     from batenbase.errors import NotFound  # noqa: PLC0415
     from batenbase.service import BatenBase  # noqa: PLC0415
@@ -119,7 +126,7 @@ def cross_tenant_read() -> None:
                     continue
             raise
 
-    BatenBase.get_block = get_block  # type: ignore[method-assign]
+    _patch_reads(BatenBase, get_block)
 
 
 def _tenant_admin(service: Any, tenant: str, cache: dict[tuple[int, str], Any]) -> Any:
@@ -149,7 +156,7 @@ def invisible_forbidden() -> None:
                 raise
             raise Forbidden("you may not see this block") from None
 
-    BatenBase.get_block = get_block  # type: ignore[method-assign]
+    _patch_reads(BatenBase, get_block)
 
 
 def redaction_ignored() -> None:
@@ -169,7 +176,7 @@ def redaction_ignored() -> None:
                 return block
             raise
 
-    BatenBase.get_block = get_block  # type: ignore[method-assign]
+    _patch_reads(BatenBase, get_block)
 
 
 def quota_ignored() -> None:

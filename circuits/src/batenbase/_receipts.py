@@ -25,9 +25,15 @@ class ReceiptFlusher:
         self._thread = threading.Thread(target=self._run, name="batenbase-receipts", daemon=True)
         self._thread.start()
 
-    def note(self, tenant: Tenant, row: ReadRow) -> None:
-        if tenant.note_read(row) >= self.batch:
+    def note(self, tenant: Tenant, row: ReadRow, *, wait: bool = True) -> bool:
+        """Buffer ``row``; False (nothing buffered) when ``wait`` is False and a flush is
+        running."""
+        size = tenant.note_read(row, wait=wait)
+        if size is None:
+            return False
+        if size >= self.batch:
             self._wake.set()
+        return True
 
     def _run(self) -> None:
         while not self._stopped:

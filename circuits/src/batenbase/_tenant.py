@@ -180,10 +180,16 @@ class Tenant:
 
     # -- read receipts ---------------------------------------------------------------------
 
-    def note_read(self, row: ReadRow) -> int:
-        with self.reads_lock:
+    def note_read(self, row: ReadRow, *, wait: bool = True) -> int | None:
+        """Buffer a read receipt; the buffer's size after it, or None when ``wait`` is
+        False and a flush holds the buffer (nothing is buffered then)."""
+        if not self.reads_lock.acquire(blocking=wait):
+            return None
+        try:
             self.pending_reads.append(row)
             return len(self.pending_reads)
+        finally:
+            self.reads_lock.release()
 
     def flush_reads(self) -> int:
         """Append every buffered receipt as one batch event (one durable append)."""

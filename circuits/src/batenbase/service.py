@@ -354,6 +354,37 @@ class BatenBase:
         include_redacted: bool = False,
     ) -> Block:
         """The current block, or the revision ``rev``, or the one current at Unix time ``at``."""
+        t, chosen = self._chosen(caller, key, rev, at, include_redacted)
+        if chosen.data is None:
+            chosen = self._loaded(t, [chosen])[0]
+        if self._operator.tenant(t.name).read_receipts:
+            self._flusher.note(t, ReadRow(caller.observer, key, chosen.rev, self._clock()))
+        return chosen.block()
+
+    def get_block_nowait(
+        self,
+        caller: Caller,
+        key: str,
+        *,
+        rev: int | None = None,
+        at: float | None = None,
+        include_redacted: bool = False,
+    ) -> Block | None:
+        """``get_block`` for a caller on an event loop: None, having done nothing, where
+        the answer would wait on the disk (data no longer held in memory) or on a flush
+        of read receipts; the caller then asks ``get_block`` from a worker thread."""
+        t, chosen = self._chosen(caller, key, rev, at, include_redacted)
+        if chosen.data is None:
+            return None
+        if self._operator.tenant(t.name).read_receipts:
+            row = ReadRow(caller.observer, key, chosen.rev, self._clock())
+            if not self._flusher.note(t, row, wait=False):
+                return None
+        return chosen.block()
+
+    def _chosen(
+        self, caller: Caller, key: str, rev: int | None, at: float | None, include_redacted: bool
+    ) -> tuple[Tenant, Revision]:
         t = self._member(caller)
         check.key(key)
         if rev is not None and (type(rev) is not int or rev < 1):
@@ -375,11 +406,7 @@ class BatenBase:
             caller, chosen.v, chosen.h, chosen.observer, include_redacted=include_redacted is True
         ):
             raise NotFound(f"no block {key!r}")
-        if chosen.data is None:
-            chosen = self._loaded(t, [chosen])[0]
-        if self._operator.tenant(t.name).read_receipts:
-            self._flusher.note(t, ReadRow(caller.observer, key, chosen.rev, self._clock()))
-        return chosen.block()
+        return t, chosen
 
     def list_blocks(
         self,
