@@ -234,7 +234,7 @@ class Store:
             timestamp_us=wall_ms * 1000,
         )
         self._submit(command)
-        receipt = command.future.result()
+        receipt = command.reply.result()
         self._watermarks.wait("durable", receipt.global_sequence, OPEN_DURABLE_TIMEOUT_S)
 
     def close(self) -> None:
@@ -411,7 +411,7 @@ class Store:
     def _exclusive(self, fn: Callable[[Writer], T]) -> T:
         command = Exclusive(fn)
         self._submit(command)
-        result: T = command.future.result()
+        result: T = command.reply.result()
         return result
 
     def __enter__(self) -> Self:
@@ -424,7 +424,7 @@ class Store:
         """Block until every write acknowledged so far is on stable storage (fsync)."""
         command = Sync()
         self._submit(command)
-        command.future.result()
+        command.reply.result()
 
     @property
     def config(self) -> StoreConfig:
@@ -491,7 +491,7 @@ class Store:
         command = Append(coord, int(kind), data, version, options, durable=gate is not None)
         if gate is None:
             self._submit(command)
-            return command.future.result()
+            return command.reply.result()
         # The writer answers a gated append after the fsync of its group; while this caller
         # waits, the writer counts it as a gated caller at work (for its group window).
         writer = self._writer
@@ -499,7 +499,7 @@ class Store:
             writer.gated_enter()
         try:
             self._submit(command)
-            return command.future.result(timeout=gate.timeout)
+            return command.reply.result(timeout=gate.timeout)
         except TimeoutError:
             written = command.written
             target = -1 if written is None else written.global_sequence
@@ -565,7 +565,7 @@ class Store:
             prepared.append(BatchItem(item.coord, item.kind, item.payload, options, prior))
         command = Batch(prepared)
         self._submit(command)
-        return command.future.result()
+        return command.reply.result()
 
     def _submit(self, command: Append | Batch | Sync | Exclusive) -> None:
         if self._closed:

@@ -1,7 +1,7 @@
 """The single writer thread: sequencing, chaining, framing, segment I/O and publishing.
 
-Callers enqueue commands on a bounded queue and wait on a Future. Only this thread touches the
-active segment, the allocator and the chain heads, so appends need no other locking. The
+Callers enqueue commands on a bounded queue and wait on a ``Reply``. Only this thread touches
+the active segment, the allocator and the chain heads, so appends need no other locking. The
 writer drains queued commands as one group (up to ``group_commit_max_batch``) and makes every
 durable request in the group durable with one fsync. Any I/O failure poisons the writer: the
 durable watermark freezes and every later command gets ``WriterCrashed``.
@@ -13,7 +13,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +41,7 @@ from batpak.store._build import event_frame, idemp_entry, marker_frame, receipt_
 from batpak.store._fence import FenceLedger, VisibilityFenceActive, VisibilityFenceNotActive
 from batpak.store._index import Index, IndexEntry
 from batpak.store._lifecycle import persist_cancelled
+from batpak.store._reply import Reply
 from batpak.store._segments import ActiveSegment, sidx_row
 
 _U32_MAX = 0xFFFF_FFFF
@@ -58,9 +58,9 @@ class Append:
     durable: bool = False
     timestamp_us: int | None = None
     """Lifecycle events carry a timestamp fixed from the HLC; others read the clock."""
-    future: Future[AppendReceipt] = field(default_factory=Future)
+    reply: Reply[AppendReceipt] = field(default_factory=Reply)
     written: AppendReceipt | None = None
-    """A durable append's receipt once written, before its group's fsync settles the future
+    """A durable append's receipt once written, before its group's fsync settles the reply
     (so a caller that times out can name the sequence it waited for)."""
 
 
@@ -82,12 +82,12 @@ class BatchItem:
 @dataclass(slots=True)
 class Batch:
     items: list[BatchItem]
-    future: Future[list[AppendReceipt]] = field(default_factory=Future)
+    reply: Reply[list[AppendReceipt]] = field(default_factory=Reply)
 
 
 @dataclass(slots=True)
 class Sync:
-    future: Future[None] = field(default_factory=Future)
+    reply: Reply[None] = field(default_factory=Reply)
 
 
 @dataclass(slots=True)
@@ -95,21 +95,21 @@ class Exclusive:
     """Run ``fn`` on the writer thread, after an fsync, with no append in flight."""
 
     fn: Callable[[Writer], Any]
-    future: Future[Any] = field(default_factory=Future)
+    reply: Reply[Any] = field(default_factory=Reply)
 
 
 @dataclass(slots=True)
 class Abandon:
     """Stop at once, as a crash would: no CLOSE event, no footer, no final fsync."""
 
-    future: Future[None] = field(default_factory=Future)
+    reply: Reply[None] = field(default_factory=Reply)
 
 
 @dataclass(slots=True)
 class Close:
     """Append CLOSE_COMPLETED, seal the active segment and stop the thread."""
 
-    future: Future[None] = field(default_factory=Future)
+    reply: Reply[None] = field(default_factory=Reply)
 
 
 Command = Append | Batch | Sync | Exclusive | Abandon | Close
@@ -175,7 +175,7 @@ class Writer:
         if self._thread.is_alive():
             self._queue.put(command)
             try:
-                command.future.result()
+                command.reply.result()
             finally:
                 self._thread.join()
 
@@ -249,19 +249,19 @@ class Writer:
     def _run(self) -> None:
         while True:
             group = self._take_group()
-            waiting: list[tuple[Future[Any], Any]] = []
+            waiting: list[tuple[Reply[Any], Any]] = []
             closing: Close | None = None
             for command in group:
                 if closing is not None:
-                    command.future.set_exception(StoreClosed("the store is closing"))
+                    command.reply.set_exception(StoreClosed("the store is closing"))
                 elif isinstance(command, Abandon):
                     self._segment.close()
-                    for future, _ in waiting:  # a crash: the group's fsync never happened
-                        future.set_exception(StoreClosed("the store was abandoned"))
+                    for reply, _ in waiting:  # a crash: the group's fsync never happened
+                        reply.set_exception(StoreClosed("the store was abandoned"))
                     for later in group[group.index(command) + 1 :]:
-                        later.future.set_exception(StoreClosed("the store was abandoned"))
+                        later.reply.set_exception(StoreClosed("the store was abandoned"))
                     self._fail_queued()
-                    command.future.set_result(None)
+                    command.reply.set_result(None)
                     return
                 elif isinstance(command, Close):
                     closing = command
@@ -274,10 +274,10 @@ class Writer:
                 return
 
     def _run_one(
-        self, command: Append | Batch | Sync | Exclusive, waiting: list[tuple[Future[Any], Any]]
+        self, command: Append | Batch | Sync | Exclusive, waiting: list[tuple[Reply[Any], Any]]
     ) -> None:
         if self._crash is not None:
-            command.future.set_exception(WriterCrashed(f"writer crashed: {self._crash!r}"))
+            command.reply.set_exception(WriterCrashed(f"writer crashed: {self._crash!r}"))
             return
         try:
             if isinstance(command, Append):
@@ -285,23 +285,23 @@ class Writer:
                 if command.durable:
                     # Answered after this group's fsync: the caller wakes once, durable.
                     command.written = receipt
-                    waiting.append((command.future, receipt))
+                    waiting.append((command.reply, receipt))
                 else:
-                    command.future.set_result(receipt)
+                    command.reply.set_result(receipt)
             elif isinstance(command, Batch):
-                command.future.set_result(self._batch(command))
+                command.reply.set_result(self._batch(command))
             elif isinstance(command, Exclusive):
                 self._sync()
-                command.future.set_result(command.fn(self))
+                command.reply.set_result(command.fn(self))
             else:
-                waiting.append((command.future, None))
+                waiting.append((command.reply, None))
         except StoreError as exc:
-            command.future.set_exception(exc)
+            command.reply.set_exception(exc)
         except BaseException as exc:  # I/O or a bug: poison rather than guess
             self._poison(exc)
-            command.future.set_exception(self._crashed_error())
+            command.reply.set_exception(self._crashed_error())
 
-    def _settle(self, waiting: list[tuple[Future[Any], Any]]) -> None:
+    def _settle(self, waiting: list[tuple[Reply[Any], Any]]) -> None:
         """One fsync for every durable request of the group (and the cadence)."""
         due = waiting or self._sync_requested or self._unsynced >= self._config.sync_every_n_events
         self._sync_requested = False
@@ -310,25 +310,25 @@ class Writer:
                 self._sync()
             except BaseException as exc:
                 self._poison(exc)
-        for future, result in waiting:
+        for reply, result in waiting:
             if self._crash is None:
-                future.set_result(result)
+                reply.set_result(result)
             else:
-                future.set_exception(self._crashed_error())
+                reply.set_exception(self._crashed_error())
 
     def _run_close(self, command: Close) -> None:
         if self._crash is not None:
             self._segment.close()
-            command.future.set_exception(self._crashed_error())
+            command.reply.set_exception(self._crashed_error())
             return
         try:
             self._close()
         except BaseException as exc:
             self._poison(exc)
             self._segment.close()
-            command.future.set_exception(self._crashed_error())
+            command.reply.set_exception(self._crashed_error())
         else:
-            command.future.set_result(None)
+            command.reply.set_result(None)
 
     def _fail_queued(self) -> None:
         self._stopped = True
@@ -337,7 +337,7 @@ class Writer:
                 command = self._queue.get_nowait()
             except queue.Empty:
                 return
-            command.future.set_exception(StoreClosed("the store is closed"))
+            command.reply.set_exception(StoreClosed("the store is closed"))
 
     def _poison(self, exc: BaseException) -> None:
         self._crash = exc
