@@ -30,21 +30,31 @@ class ActiveSegment:
             raise
         self.size = len(header)
         self.rows: list[SidxRow] = []
+        self._pending: list[bytes] = []
 
     def append(self, frame: bytes) -> int:
-        """Write one whole frame; return its offset."""
+        """Buffer one whole frame; return its offset. It reaches the file at ``flush``."""
         offset = self.size
-        assert self.file is not None, "the segment is closed"
-        self.file.write(frame)
+        self._pending.append(frame)
         self.size += len(frame)
         return offset
 
+    def flush(self) -> None:
+        """Write the buffered frames with one write (one GIL release per writer group)."""
+        if self._pending:
+            assert self.file is not None, "the segment is closed"
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self.file.write(data)
+
     def sync(self, data_only: bool) -> None:
+        self.flush()
         assert self.file is not None, "the segment is closed"
         self.file.sync(data_only)
 
     def seal(self) -> None:
         """Append the SDX3 footer, sync and close. The segment is never written again."""
+        self.flush()
         assert self.file is not None, "the segment is closed"
         self.file.write(encode_footer(self.rows, self.size))
         self.file.sync()

@@ -143,6 +143,9 @@ class Writer:
         self._crash: BaseException | None = None
         self._stopped = False  # set before the last drain; late submitters drain themselves
         self._fence: FenceLedger | None = None
+        self._staged: list[IndexEntry] = []  # this group's events, written at its end
+        self._staged_heads: dict[str, IndexEntry] = {}
+        self._answers: list[tuple[Reply[Any], Any]] = []  # answered once the group is written
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
         self.gated = 0
         """Callers inside a gated append: the group window waits only while others are."""
@@ -255,6 +258,7 @@ class Writer:
                 if closing is not None:
                     command.reply.set_exception(StoreClosed("the store is closing"))
                 elif isinstance(command, Abandon):
+                    self._write_group()  # what was written survives a crash, in the page cache
                     self._segment.close()
                     for reply, _ in waiting:  # a crash: the group's fsync never happened
                         reply.set_exception(StoreClosed("the store was abandoned"))
@@ -267,6 +271,7 @@ class Writer:
                     closing = command
                 else:
                     self._run_one(command, waiting)
+            self._write_group()
             self._settle(waiting)
             if closing is not None:
                 self._run_close(closing)
@@ -287,10 +292,14 @@ class Writer:
                     command.written = receipt
                     waiting.append((command.reply, receipt))
                 else:
-                    command.reply.set_result(receipt)
+                    self._answers.append((command.reply, receipt))
             elif isinstance(command, Batch):
-                command.reply.set_result(self._batch(command))
+                self._answers.append((command.reply, self._batch(command)))
             elif isinstance(command, Exclusive):
+                self._write_group()  # the work sees every earlier event, on disk and indexed
+                if self._crash is not None:
+                    command.reply.set_exception(self._crashed_error())
+                    return
                 self._sync()
                 command.reply.set_result(command.fn(self))
             else:
@@ -300,6 +309,26 @@ class Writer:
         except BaseException as exc:  # I/O or a bug: poison rather than guess
             self._poison(exc)
             command.reply.set_exception(self._crashed_error())
+
+    def _write_group(self) -> None:
+        """Write the group's frames with one write, make its events visible, then answer
+        its requests that do not wait for an fsync. Nothing is visible or answered before
+        its bytes are in the file; a failed write poisons the writer."""
+        if self._crash is None:
+            try:
+                self._segment.flush()
+            except BaseException as exc:
+                self._poison(exc)
+        staged, self._staged = self._staged, []
+        self._staged_heads.clear()
+        if staged and self._crash is None:
+            self._reveal(staged)
+        answers, self._answers = self._answers, []
+        for reply, result in answers:
+            if self._crash is None:
+                reply.set_result(result)
+            else:
+                reply.set_exception(self._crashed_error())
 
     def _settle(self, waiting: list[tuple[Reply[Any], Any]]) -> None:
         """One fsync for every durable request of the group (and the cadence)."""
@@ -358,7 +387,7 @@ class Writer:
 
     def _head(self, entity: str) -> IndexEntry | None:
         held = self._fence.head(entity) if self._fence is not None else None
-        return held or self._index.head(entity)
+        return held or self._staged_heads.get(entity) or self._index.head(entity)
 
     def _check_cas(self, entity: str, expected: int | None) -> None:
         if expected is None:
@@ -511,8 +540,9 @@ class Writer:
                 self._keys[key] = idemp_entry(entry)
 
     def _commit(self, entries: list[IndexEntry]) -> None:
-        """Record written entries (footer rows, allocator, watermarks), then publish them, or
-        hold them back (durably) while a visibility fence is open."""
+        """Record written entries (footer rows, allocator, watermarks), then stage them to be
+        published when the group is written, or hold them back (durably) while a visibility
+        fence is open."""
         self._segment.rows.extend(sidx_row(entry) for entry in entries)
         self._next_sequence = entries[-1].global_sequence + 1
         last = entries[-1]
@@ -523,7 +553,9 @@ class Writer:
             self._fence.stage(entries)
             self._sync_requested = True  # fenced writes are durable before the fence ends
             return
-        self._reveal(entries)
+        self._staged.extend(entries)
+        for entry in entries:
+            self._staged_heads[entry.entity] = entry
 
     def _reveal(self, entries: list[IndexEntry]) -> None:
         """Make entries visible: index, visible watermark, then subscribers."""
@@ -579,3 +611,4 @@ class Writer:
         )
         self._sync()
         self._segment.seal()
+        self._write_group()  # the CLOSE event joins the index (its bytes are sealed above)
