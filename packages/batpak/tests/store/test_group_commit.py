@@ -252,3 +252,94 @@ def _target(fd: str) -> str:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return ""
+
+
+class SlowWrites:
+    """Wraps ``os.write`` as the segment files see it: counts calls, adds latency (so callers
+    queue up behind the writer), and can fail every call."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, latency: float) -> None:
+        self.calls = 0
+        self.fail = False
+        real = os.write
+
+        def write(fd: int, data: memoryview | bytes) -> int:
+            self.calls += 1
+            time.sleep(latency)
+            if self.fail:
+                raise OSError(errno.EIO, "injected write failure")
+            return real(fd, data)
+
+        monkeypatch.setattr(SEGMENT_OS, "write", write)
+
+
+def _append_from_threads(store: Store, first_key: int) -> list[AppendReceipt | BaseException]:
+    outcomes: list[AppendReceipt | BaseException] = []
+    barrier = threading.Barrier(THREADS)
+
+    def worker(t: int) -> None:
+        barrier.wait()
+        for j in range(PER_THREAD):
+            key = first_key + t * PER_THREAD + j
+            try:  # not gated: answered once written, before any fsync
+                outcome: AppendReceipt | BaseException = store.append(
+                    Coordinate(f"w:{t}", "gc"), KIND, j, AppendOptions(idempotency_key=key)
+                )
+                assert isinstance(outcome, AppendReceipt)
+                if store.get(outcome.event_id).value() != j:  # readable once answered
+                    outcome = AssertionError(f"read back the wrong value for {key}")
+            except BaseException as exc:
+                outcome = exc
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_a_group_is_written_with_one_write_before_anyone_is_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(StoreConfig(tmp_path, sync_every_n_events=10_000).with_group_commit(0))
+    writes = SlowWrites(monkeypatch, latency=0.002)
+    outcomes = _append_from_threads(store, 1_000)
+    calls = writes.calls
+    monkeypatch.undo()
+
+    total = THREADS * PER_THREAD
+    receipts = [r for r in outcomes if isinstance(r, AppendReceipt)]
+    assert len(receipts) == total
+    assert calls < total // 4, f"{calls} writes for {total} appends"
+    for t in range(THREADS):  # every chain is whole, in each caller's order
+        assert [e.clock for e in store.by_entity(f"w:{t}")] == list(range(PER_THREAD))
+    store.close()
+    with Store.open_read_only(StoreConfig(tmp_path)) as reopened:
+        assert len(reopened.query(Region.entity("w"))) == total
+
+
+def test_a_failed_group_write_answers_no_one_and_shows_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(StoreConfig(tmp_path, sync_every_n_events=10_000).with_group_commit(0))
+    kept = store.append(Coordinate("kept", "gc"), KIND, 0, AppendOptions(idempotency_key=1))
+    visible_before = store.frontier().visible
+    writes = SlowWrites(monkeypatch, latency=0.001)
+    writes.fail = True
+    outcomes = _append_from_threads(store, 2_000)
+    monkeypatch.undo()
+
+    assert len(outcomes) == THREADS * PER_THREAD
+    assert all(isinstance(o, WriterCrashed) for o in outcomes), [
+        o for o in outcomes if not isinstance(o, WriterCrashed)
+    ][:3]
+    assert store.frontier().visible == visible_before
+    assert store.query(Region.entity("w")) == []
+    assert store.get(kept.event_id).value() == 0
+    with contextlib.suppress(WriterCrashed):
+        store.close()
+    with Store.open(StoreConfig(tmp_path).with_group_commit(0)) as reopened:
+        assert reopened.query(Region.entity("w")) == []
+        assert reopened.get(kept.event_id).value() == 0

@@ -296,8 +296,7 @@ class Writer:
             elif isinstance(command, Batch):
                 self._answers.append((command.reply, self._batch(command)))
             elif isinstance(command, Exclusive):
-                self._write_group()  # the work sees every earlier event, on disk and indexed
-                if self._crash is not None:
+                if not self._write_group():  # the work sees every earlier event, indexed
                     command.reply.set_exception(self._crashed_error())
                     return
                 self._sync()
@@ -310,10 +309,10 @@ class Writer:
             self._poison(exc)
             command.reply.set_exception(self._crashed_error())
 
-    def _write_group(self) -> None:
+    def _write_group(self) -> bool:
         """Write the group's frames with one write, make its events visible, then answer
         its requests that do not wait for an fsync. Nothing is visible or answered before
-        its bytes are in the file; a failed write poisons the writer."""
+        its bytes are in the file; a failed write poisons the writer (False)."""
         if self._crash is None:
             try:
                 self._segment.flush()
@@ -329,6 +328,7 @@ class Writer:
                 reply.set_result(result)
             else:
                 reply.set_exception(self._crashed_error())
+        return self._crash is None
 
     def _settle(self, waiting: list[tuple[Reply[Any], Any]]) -> None:
         """One fsync for every durable request of the group (and the cadence)."""
