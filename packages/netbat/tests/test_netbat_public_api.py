@@ -13,6 +13,7 @@ EXPORTS = (
     "Dispatcher",
     "EmptyStream",
     "HandlerFailed",
+    "InlineDispatcher",
     "InputTooLarge",
     "IoError",
     "Limits",

@@ -10,7 +10,13 @@ I/O; ``RequestServer`` serves a ``Dispatcher`` and ``SubscriptionServer`` a
 import contextlib as _contextlib
 
 from netbat.client import Subscription, acall, call
-from netbat.dispatch import Dispatcher, SubscriptionFeed, SubscriptionSource, dispatch_request
+from netbat.dispatch import (
+    Dispatcher,
+    InlineDispatcher,
+    SubscriptionFeed,
+    SubscriptionSource,
+    dispatch_request,
+)
 from netbat.errors import (
     CursorTooLarge,
     EmptyStream,
@@ -68,6 +74,7 @@ __all__ = (
     "Dispatcher",
     "EmptyStream",
     "HandlerFailed",
+    "InlineDispatcher",
     "InputTooLarge",
     "IoError",
     "Limits",

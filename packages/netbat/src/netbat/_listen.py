@@ -132,7 +132,10 @@ async def _accept_loop(
     assert isinstance(listener, anyio.abc.SocketListener)
     while True:
         if permits is not None:
-            await permits.acquire()
+            try:  # a free permit needs no checkpoint: accept() below is one
+                permits.acquire_nowait()
+            except anyio.WouldBlock:
+                await permits.acquire()
         try:
             stream = await listener.accept()
         except STREAM_ERRORS:
@@ -183,10 +186,17 @@ async def _connection(
             stats.worker_panics += 1
     finally:
         stats.active_connections -= 1
-        with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
-            await stream.aclose()
-        if permits is not None:
-            permits.release()
+        try:
+            if stream is raw:
+                # A plain socket is closed before aclose's one checkpoint, so even a cancelled
+                # task closes it: no shielded, bounded scope needed (TLS has a goodbye to send).
+                await raw.aclose()
+            else:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
+                    await stream.aclose()
+        finally:
+            if permits is not None:
+                permits.release()
 
 
 class _ListenerConfig(Protocol):

@@ -7,6 +7,10 @@ netbat frames bytes and never interprets operations or cursors. A host (for exam
   (``UnknownOperation``, ``HandlerFailed``, ``RuntimeFailure``, ...) to answer with that ERR
   frame. Any other exception (even ``SystemExit``) is contained and answered as
   ``HandlerFailed(op, "failed", "unexpected <ExceptionType>")``; its text is not sent.
+  The server calls it in a worker thread, since a call may block (disk, locks, fsync).
+- ``InlineDispatcher`` adds ``inline(op) -> bool``: True for an op that is cheap and never
+  blocks, which the server then calls on the event loop itself; a thread hop costs more than
+  such an op (a heartbeat, a lookup in memory).
 - ``SubscriptionSource.open(sub_id, resume_cursor, client_window)`` returns a
   ``SubscriptionFeed`` or raises ``SubscriptionFault`` (one SUB_ERR, then close).
 - ``SubscriptionFeed.poll(timeout)`` returns the next ``SourceItem`` or None when nothing
@@ -24,7 +28,13 @@ from netbat.frames import Request, validate_operation_name
 from netbat.limits import Limits
 from netbat.session import SourceItem
 
-__all__ = ("Dispatcher", "SubscriptionFeed", "SubscriptionSource", "dispatch_request")
+__all__ = (
+    "Dispatcher",
+    "InlineDispatcher",
+    "SubscriptionFeed",
+    "SubscriptionSource",
+    "dispatch_request",
+)
 
 
 class Dispatcher(Protocol):
@@ -32,6 +42,15 @@ class Dispatcher(Protocol):
 
     def call(self, op: str, input: bytes) -> bytes:
         """Run ``op``; raise a ``NetbatError`` to answer with its ERR frame."""
+        ...
+
+
+class InlineDispatcher(Dispatcher, Protocol):
+    """A ``Dispatcher`` that names the ops the server may call on its event loop."""
+
+    def inline(self, op: str) -> bool:
+        """True when ``op`` is cheap and never blocks (it then runs on the event loop, where
+        a slow call would stall every connection); False sends it to a worker thread."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""The NETBAT/1 request server: one task per connection, a dispatcher called in a thread.
+"""The NETBAT/1 request server: one task per connection, a dispatcher called in a thread
+(or, for the ops an ``InlineDispatcher`` names, on the event loop).
 
 Per connection (netbat.md §5): up to ``max_requests_per_connection`` rounds of read one line,
 decode, dispatch, write one response line; then close. EOF before any byte closes silently;
@@ -12,16 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 from anyio.abc import ByteStream
 
-from netbat._lines import LineReader
-from netbat._listen import Listener, ListenerStats, linger, send_best_effort, send_line
+from netbat._lines import STREAM_ERRORS, LineReader
+from netbat._listen import Listener, ListenerStats, linger, send_best_effort
+from netbat._workers import WorkerPool
 from netbat.dispatch import Dispatcher, dispatch_request
-from netbat.errors import EmptyStream, IoError, LineTooLong, NetbatError
+from netbat.errors import EmptyStream, IoError, LineTooLong, NetbatError, io_kind_of
 from netbat.frames import decode_request, encode_error, encode_ok
 from netbat.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUESTS_PER_CONNECTION, Limits
 
@@ -80,45 +84,81 @@ class RequestServer(Listener):
         self.config = config or ServerConfig()
         self.ssl_context = ssl_context
         self.stats = ListenerStats()
-        self._threads = anyio.CapacityLimiter(self.config.worker_threads)
+        self._workers = WorkerPool(self.config.worker_threads)
+        inline = getattr(dispatcher, "inline", None)
+        self._inline: Callable[[str], bool] | None = inline if callable(inline) else None
 
     async def handle_connection(self, stream: ByteStream) -> None:
         """Serve the request rounds of one accepted (and, for TLS, handshaken) stream."""
+        reader = LineReader(stream, self.config.limits.max_line_bytes)
+        for _ in range(self.config.max_requests_per_connection):
+            if not await self._round(stream, reader):
+                return
+
+    async def _round(self, stream: ByteStream, reader: LineReader) -> bool:
+        """Read one line, answer it; return whether the connection serves another round.
+
+        One cancel scope bounds the whole round, its deadline following the phase: the read
+        timeout while the line arrives, none while the dispatcher runs, the write timeout
+        while the answer goes out (one scope instead of one per I/O call: entering a scope
+        costs about as much as a small op).
+        """
         config = self.config
-        reader = LineReader(stream, config.limits.max_line_bytes)
-        for _ in range(config.max_requests_per_connection):
+        read_timeout, write_timeout = config.read_timeout, config.write_timeout
+        writing = False
+        close = False
+        failure: LineTooLong | IoError | None = None
+        with anyio.CancelScope(deadline=_deadline(read_timeout)) as scope:
             try:
-                with anyio.fail_after(config.read_timeout):
-                    line = await reader.receive_line()
+                line = await reader.receive_line()
             except EmptyStream:
-                return
-            except TimeoutError:
-                await send_best_effort(
-                    stream, encode_error(IoError("WouldBlock")), config.write_timeout
-                )
-                await linger(stream)
-                raise IoError("WouldBlock") from None
+                return False
             except (LineTooLong, IoError) as error:
-                self.stats.failed += 1
-                await send_best_effort(stream, encode_error(error), config.write_timeout)
-                if isinstance(error, IoError):
-                    raise
-                await linger(stream)
-                return
-            response, close = await self._respond(line)
-            await send_line(stream, response, config.write_timeout)
-            if close:
-                await linger(stream)
-                return
+                failure = error
+            else:
+                if not scope.cancel_called:  # else the line came as the read deadline passed
+                    scope.deadline = math.inf
+                    response, close = await self._respond(line)
+                    writing = True
+                    if write_timeout is not None:
+                        scope.deadline = _deadline(write_timeout)
+                    try:
+                        await stream.send(response)
+                    except STREAM_ERRORS as error:
+                        raise IoError(io_kind_of(error)) from error
+        if failure is not None:
+            self.stats.failed += 1
+            await send_best_effort(stream, encode_error(failure), write_timeout)
+            if isinstance(failure, IoError):
+                raise failure
+            await linger(stream)
+            return False
+        if scope.cancel_called and not writing:  # the read deadline passed
+            await send_best_effort(stream, encode_error(IoError("WouldBlock")), write_timeout)
+            await linger(stream)
+            raise IoError("WouldBlock")
+        if scope.cancelled_caught:  # the write deadline passed
+            raise IoError("TimedOut")
+        if close:
+            await linger(stream)
+            return False
+        return True
 
     async def _respond(self, line: bytes) -> tuple[bytes, bool]:
         limits = self.config.limits
         try:
             request = decode_request(line, limits)
-            call = functools.partial(dispatch_request, self.dispatcher, request, limits)
-            output = await anyio.to_thread.run_sync(call, limiter=self._threads)
+            if self._inline is not None and self._inline(request.operation):
+                output = dispatch_request(self.dispatcher, request, limits)
+            else:
+                call = functools.partial(dispatch_request, self.dispatcher, request, limits)
+                output = await self._workers.run(call)
         except NetbatError as error:
             self.stats.failed += 1
             return encode_error(error), isinstance(error, LineTooLong)
         self.stats.served += 1
         return encode_ok(output), False
+
+
+def _deadline(timeout: float | None) -> float:
+    return math.inf if timeout is None else anyio.current_time() + timeout
