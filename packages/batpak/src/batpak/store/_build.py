@@ -83,7 +83,7 @@ def marker_frame(begin: bool, batch_id: int, count: int, timestamp_us: int) -> b
 
 def sorted_keys(extensions: Mapping[str, bytes]) -> list[str]:
     """Extension keys in Rust ``BTreeMap<String, _>`` order: bytewise."""
-    return sorted(extensions, key=str.encode)
+    return sorted(extensions, key=str.encode) if extensions else []
 
 
 def receipt_for(entry: IndexEntry, signer: Signer) -> AppendReceipt:

@@ -11,7 +11,7 @@ from batpak.store._entry import IndexEntry
 
 
 class ActiveSegment:
-    """The one segment the writer appends to; it remembers rows for its SIDX footer."""
+    """The one segment the writer appends to; it remembers entries for its SIDX footer."""
 
     def __init__(
         self, directory: Path, segment_id: int, created_ns: int, fs: StoreFs = OS_FS
@@ -29,7 +29,7 @@ class ActiveSegment:
             self.close()
             raise
         self.size = len(header)
-        self.rows: list[SidxRow] = []
+        self.entries: list[IndexEntry] = []  # what its SIDX footer will describe
         self._pending: list[bytes] = []
 
     def append(self, frame: bytes) -> int:
@@ -56,7 +56,7 @@ class ActiveSegment:
         """Append the SDX3 footer, sync and close. The segment is never written again."""
         self.flush()
         assert self.file is not None, "the segment is closed"
-        self.file.write(encode_footer(self.rows, self.size))
+        self.file.write(encode_footer([sidx_row(e) for e in self.entries], self.size))
         self.file.sync()
         self.close()
 

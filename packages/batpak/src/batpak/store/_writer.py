@@ -42,7 +42,7 @@ from batpak.store._fence import FenceLedger, VisibilityFenceActive, VisibilityFe
 from batpak.store._index import Index, IndexEntry
 from batpak.store._lifecycle import persist_cancelled
 from batpak.store._reply import Reply
-from batpak.store._segments import ActiveSegment, sidx_row
+from batpak.store._segments import ActiveSegment
 
 _U32_MAX = 0xFFFF_FFFF
 LIFECYCLE = Coordinate("batpak:store", "batpak:lifecycle")
@@ -543,7 +543,7 @@ class Writer:
         """Record written entries (footer rows, allocator, watermarks), then stage them to be
         published when the group is written, or hold them back (durably) while a visibility
         fence is open."""
-        self._segment.rows.extend(sidx_row(entry) for entry in entries)
+        self._segment.entries.extend(entries)
         self._next_sequence = entries[-1].global_sequence + 1
         last = entries[-1]
         self._watermarks.advance(
