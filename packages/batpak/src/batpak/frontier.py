@@ -47,6 +47,7 @@ class Watermarks:
         )
         self._projections: dict[str, HlcPoint] = {}
         self._crashed = False
+        self._waiters = 0  # callers inside ``wait``: the writer notifies only when there are
 
     def snapshot(self) -> Frontier:
         with self._cond:
@@ -57,12 +58,15 @@ class Watermarks:
         """Move marks up to ``to``; each component only grows, so a clock that steps back
         never holds a watermark behind a newer global sequence."""
         with self._cond:
+            points = self._points
             for mark in marks:
-                now = self._points[mark]
-                self._points[mark] = HlcPoint(
-                    max(now.wall_ms, to.wall_ms), max(now.global_sequence, to.global_sequence)
-                )
-            self._cond.notify_all()
+                now = points[mark]
+                if to.wall_ms > now.wall_ms or to.global_sequence > now.global_sequence:
+                    points[mark] = HlcPoint(
+                        max(now.wall_ms, to.wall_ms), max(now.global_sequence, to.global_sequence)
+                    )
+            if self._waiters:
+                self._cond.notify_all()
 
     def projected(self, projection: str, upto: HlcPoint) -> None:
         """Record that a projection replayed up to ``upto``; applied is the minimum over every
@@ -96,4 +100,8 @@ class Watermarks:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise WaitTimeout(mark, global_sequence, int(timeout * 1000))
-                self._cond.wait(left)
+                self._waiters += 1
+                try:
+                    self._cond.wait(left)
+                finally:
+                    self._waiters -= 1
