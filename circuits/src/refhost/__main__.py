@@ -25,6 +25,7 @@ from netbat import SubscriptionServer
 from refhost.batpak_view import BatpakView
 from refhost.dispatch import ReferenceDispatcher
 from refhost.host import DEFAULT_COMMITTABLE_KINDS, build_host, parse_kind
+from refhost.hostlock import HostLock
 from refhost.server import READ_TIMEOUT_S, NonLoopbackRefused, check_bind_host, serve, server_config
 from refhost.subscriptions import StoreSubscriptionSource
 
@@ -80,9 +81,10 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace, store: Store) -> None:
     kinds = args.commit_kinds or DEFAULT_COMMITTABLE_KINDS
-    refhost = build_host(BatpakView(store), kinds)
+    lock = HostLock()
+    refhost = build_host(BatpakView(store), kinds, lock=lock)
     refhost.start()
-    dispatcher = ReferenceDispatcher(refhost)
+    dispatcher = ReferenceDispatcher(refhost, lock)
     config = server_config(args.read_timeout)
     host: str = args.host
     port: int = args.port
@@ -130,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.allow_remote:
         print(f"refhost: warning: binding {args.host}; reference host only", file=sys.stderr)
     try:
-        store = Store.open(StoreConfig(args.store))
+        # Group commit: concurrent bank.commit calls share one fsync (each waits for it).
+        store = Store.open(StoreConfig(args.store).with_group_commit(0))
     except StoreError as exc:
         print(f"refhost: cannot open store {args.store}: {exc}", file=sys.stderr)
         return 1

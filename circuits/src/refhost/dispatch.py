@@ -1,19 +1,22 @@
 """The netbat ``Dispatcher`` of the reference host: a thin adapter over a hostbat ``Host``.
 
-netbat calls ``call(op, input) -> bytes`` from worker threads; a syncbat ``Core`` (and so a
-``Host``) is not thread-safe, so calls are serialized behind one lock (one shared Host, as
-refbat shared one Core). syncbat's ``DispatchError``s become netbat's typed errors, whose ERR
-frames carry the reference texts (``runtime error: handler for operation `<op>` failed with
-<class>: <message>``, ``runtime error: unknown operation `<op>```).
+netbat calls ``call(op, input) -> bytes`` from worker threads (and, for ``INLINE_OPS``, on its
+event loop); a syncbat ``Core`` (and so a ``Host``) is not thread-safe, so calls are
+serialized behind one ``HostLock`` (one shared Host, as refbat shared one Core), which a
+``bank.commit`` leaves while its append waits for the disk (``refhost.hostlock``).
+syncbat's ``DispatchError``s become netbat's typed errors, whose ERR frames carry the
+reference texts (``runtime error: handler for operation `<op>` failed with <class>:
+<message>``, ``runtime error: unknown operation `<op>```).
 """
 
 from __future__ import annotations
 
-import threading
+from typing import Final
 
 import netbat
 import syncbat
 from hostbat import Host
+from refhost.hostlock import HostLock
 
 
 def to_netbat_error(error: syncbat.DispatchError) -> netbat.NetbatError:
@@ -33,15 +36,27 @@ def to_netbat_error(error: syncbat.DispatchError) -> netbat.NetbatError:
     return netbat.RuntimeFailure(str(error))
 
 
+INLINE_OPS: Final = frozenset({"system.heartbeat"})
+"""Ops netbat may call on its event loop: they read only memory (the heartbeat reads the store
+clock), so a worker-thread hop would cost more than the op."""
+
+
 class ReferenceDispatcher:
     """Serves a ``Host`` to netbat: ``call(op, input)`` is ``host.invoke(op, input).output``."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, lock: HostLock | None = None) -> None:
+        """``lock`` is the one given to ``build_host``, so a commit can leave it while its
+        append waits for the disk; without one the dispatcher makes its own, which a commit
+        then holds throughout."""
         self.host = host
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else HostLock()
+
+    def inline(self, op: str) -> bool:
+        """netbat's ``InlineDispatcher`` hook: the ops in ``INLINE_OPS``."""
+        return op in INLINE_OPS
 
     def call(self, op: str, input: bytes) -> bytes:
-        with self._lock:
+        with self._lock.held():
             try:
                 return self.host.invoke(op, input).output
             except syncbat.DispatchError as exc:

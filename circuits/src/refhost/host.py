@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -32,6 +32,7 @@ from typing import Any, Final
 from batpak import Coordinate
 from hostbat import GoldenVector, Host, HostBuilder, HostModule, SchemaDescriptor, SchemaRole
 from refhost import errors
+from refhost.hostlock import HostLock
 from refhost.ops import BY_NAME, OPERATIONS, Op, commit_ack, parse_commit
 from refhost.view import CommitReceipt, StoreView
 from syncbat import (
@@ -126,13 +127,15 @@ class CommitBackend(FailClosedBackend):
     syncbat's ``append_event(kind, payload)`` carries neither a coordinate nor an idempotency
     key and returns nothing, so the handler stages them with :meth:`target` (per thread) and
     reads the append receipt back from the slot. Every other effect fails closed. The append
-    itself is ``view.commit`` (``BatpakView``: one ``Store.append_batch`` of the verbatim
-    msgpack payload).
+    itself is ``view.commit`` (``BatpakView``: the verbatim msgpack payload, durable when it
+    returns). Given the dispatcher's ``HostLock``, the backend makes that call outside the
+    lock, so concurrent commits reach the store together and share its fsyncs.
     """
 
-    def __init__(self, view: StoreView) -> None:
+    def __init__(self, view: StoreView, lock: HostLock | None = None) -> None:
         self._view = view
         self._local = threading.local()
+        self._unlocked = lock.released if lock is not None else nullcontext
 
     @contextmanager
     def target(self, coord: Coordinate, idempotency_key: int | None) -> Iterator[CommitSlot]:
@@ -150,7 +153,9 @@ class CommitBackend(FailClosedBackend):
         if slot.receipt is not None:
             raise EffectError("a staged commit target takes exactly one append")
         try:
-            slot.receipt = self._view.commit(slot.coord, kind, bytes(payload), slot.idempotency_key)
+            with self._unlocked():  # the append waits for its fsync outside the host lock
+                receipt = self._view.commit(slot.coord, kind, bytes(payload), slot.idempotency_key)
+            slot.receipt = receipt
         except errors.ViewError as exc:
             raise EffectError(str(exc)) from None
 
@@ -287,10 +292,13 @@ def build_host(
     *,
     receipt_sink: ReceiptSink | None = None,
     status_sink: StatusSink | None = None,
+    lock: HostLock | None = None,
 ) -> Host:
     """The reference Host: ``batpak.reference`` mounted alone; its effect backend is the
-    :class:`CommitBackend` over ``view`` (hostbat wraps it in ``ValidatingEffectBackend``)."""
-    backend = CommitBackend(view)
+    :class:`CommitBackend` over ``view`` (hostbat wraps it in ``ValidatingEffectBackend``).
+    Pass the ``HostLock`` the ``ReferenceDispatcher`` will hold, so commits wait for the disk
+    outside it."""
+    backend = CommitBackend(view, lock)
     module = reference_module(view, committable_kinds, backend)
     builder = HostBuilder(
         receipt_sink=receipt_sink, status_sink=status_sink, effect_backend=backend
