@@ -140,7 +140,7 @@ def target(number: int, scratch_text: str) -> None:
     if number == 1:
         w1_durable_append.durable_rate(scratch / "p1", 3000)
     elif number == 2:
-        w2_group_commit.group_side(scratch / "p2", 32, 150)
+        w2_group_commit.group_side(scratch / "p2", 32, 1000)
     elif number == 3:
         w3_batch.batpak_side(scratch / "p3", 100_000, 256)
     elif number == 4:

@@ -8,7 +8,9 @@ the image is written, meta promotes it), so a crash leaves either image admissib
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeAlias, cast
 
 import msgspec
 
@@ -18,6 +20,7 @@ from batpak.fs import OS_FS, StoreFs
 from batpak.ids import uuid7
 from batpak.kinds import is_reserved
 from batpak.sidefile import unwrap, wrap, write_atomic
+from batpak.store._entry import IndexEntry
 
 META_NAME = "store.meta"
 META_MAGIC = b"FBATSM"
@@ -79,6 +82,45 @@ class IdempEntry(msgspec.Struct):
     receipt_extensions: dict[str, list[int]] = msgspec.field(default_factory=dict)
 
 
+KeyRecords: TypeAlias = dict[int, "IdempEntry | IndexEntry"]
+"""Idempotency keys and their events. Keys written since the store opened hold the event's
+``IndexEntry`` (cheap on the append path) until an image is published or compaction needs
+the records: :func:`settled` turns them into ``IdempEntry`` then, in place."""
+
+
+def settled(keys: KeyRecords) -> dict[int, IdempEntry]:
+    """``keys`` with every value an ``IdempEntry`` (converted in place; writer thread only)."""
+    for key, record in keys.items():
+        if isinstance(record, IndexEntry):
+            keys[key] = idemp_entry(record)
+    return cast(dict[int, IdempEntry], keys)
+
+
+def sorted_keys(extensions: Mapping[str, bytes]) -> list[str]:
+    """Extension keys in Rust ``BTreeMap<String, _>`` order: bytewise."""
+    return sorted(extensions, key=str.encode) if extensions else []
+
+
+def idemp_entry(entry: IndexEntry) -> IdempEntry:
+    """The durable idempotency record of a keyed event."""
+    extensions = entry.receipt_extensions or {}
+    return IdempEntry(
+        key=entry.event_id.to_bytes(16, "big"),
+        event_id=entry.event_id.to_bytes(16, "big"),
+        global_sequence=entry.global_sequence,
+        disk_pos_segment=entry.segment_id,
+        disk_pos_offset=entry.offset,
+        disk_pos_length=entry.length,
+        content_hash=list(entry.event_hash),
+        prev_hash=list(entry.prev_hash),
+        entity=entry.entity,
+        scope=entry.scope,
+        kind=entry.event_kind,
+        recorded_global_sequence=entry.global_sequence,
+        receipt_extensions={k: list(extensions[k]) for k in sorted_keys(extensions)},
+    )
+
+
 class IdempImage(msgspec.Struct):
     """The v2 image. Older v2 writers omitted the id fields; decoding accepts every shape."""
 
@@ -137,9 +179,7 @@ def _idemp_version(directory: Path, fs: StoreFs) -> int:
     return int.from_bytes(head[6:8], "little") if len(head) == 8 else 0
 
 
-def load_idempotency(
-    directory: Path, meta: StoreMeta | None, fs: StoreFs = OS_FS
-) -> dict[int, IdempEntry]:
+def load_idempotency(directory: Path, meta: StoreMeta | None, fs: StoreFs = OS_FS) -> KeyRecords:
     """Admit ``index.idemp`` against ``store.meta``'s expectation, or refuse with a typed error."""
     path = directory / IDEMP_NAME
     expected = meta.idemp_authority if meta is not None else None
@@ -183,12 +223,13 @@ def load_idempotency(
 def publish_idempotency(
     directory: Path,
     meta: StoreMeta,
-    entries: dict[int, IdempEntry],
+    records: KeyRecords,
     clock_us: int,
     commit: CompactionCommit | None = None,
     fs: StoreFs = OS_FS,
 ) -> StoreMeta:
     """Publish the image (and a compaction commit) atomically; return the new store.meta."""
+    entries = settled(records)
     user = [e for e in entries.values() if not is_reserved(e.kind)]
     path = directory / IDEMP_NAME
     if not user:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from batpak.coordinate import Coordinate
 from batpak.frame import WireEvent, WireFrame, WireHashChain, WireHeader, WirePosition, encode_frame
 from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
 from batpak.receipt import AppendReceipt, DiskPos, Signer, cover_digest
-from batpak.store._authority import IdempEntry
+from batpak.store._authority import IdempEntry, sorted_keys
 from batpak.store._entry import IndexEntry
 
 BATCH_ENTITY = "_batch"
@@ -81,11 +79,6 @@ def marker_frame(begin: bool, batch_id: int, count: int, timestamp_us: int) -> b
     )
 
 
-def sorted_keys(extensions: Mapping[str, bytes]) -> list[str]:
-    """Extension keys in Rust ``BTreeMap<String, _>`` order: bytewise."""
-    return sorted(extensions, key=str.encode) if extensions else []
-
-
 def receipt_for(entry: IndexEntry, signer: Signer) -> AppendReceipt:
     """The receipt of a committed event; signing is deterministic, so a retry gets the same."""
     extensions = dict(entry.receipt_extensions or {})
@@ -109,26 +102,6 @@ def receipt_for(entry: IndexEntry, signer: Signer) -> AppendReceipt:
         key_id=signer.key_id,
         signature=signature,
         extensions=extensions,
-    )
-
-
-def idemp_entry(entry: IndexEntry) -> IdempEntry:
-    """The durable idempotency record of a keyed event."""
-    extensions = entry.receipt_extensions or {}
-    return IdempEntry(
-        key=entry.event_id.to_bytes(16, "big"),
-        event_id=entry.event_id.to_bytes(16, "big"),
-        global_sequence=entry.global_sequence,
-        disk_pos_segment=entry.segment_id,
-        disk_pos_offset=entry.offset,
-        disk_pos_length=entry.length,
-        content_hash=list(entry.event_hash),
-        prev_hash=list(entry.prev_hash),
-        entity=entry.entity,
-        scope=entry.scope,
-        kind=entry.event_kind,
-        recorded_global_sequence=entry.global_sequence,
-        receipt_extensions={k: list(extensions[k]) for k in sorted_keys(extensions)},
     )
 
 

@@ -24,9 +24,10 @@ from batpak.segment import encode_footer, encode_header, segment_name
 from batpak.sidefile import unwrap, wrap, write_atomic
 from batpak.store._authority import (
     CompactionCommit,
-    IdempEntry,
+    KeyRecords,
     StoreMeta,
     publish_idempotency,
+    settled,
 )
 from batpak.store._entry import IndexEntry
 from batpak.store._recover import list_segments
@@ -139,7 +140,7 @@ def compact(
     active_id: int,
     entries: list[IndexEntry],
     meta: StoreMeta,
-    keys: dict[int, IdempEntry],
+    keys: KeyRecords,
     retain: Retain | None,
     min_segments: int,
     clock_us: Callable[[], int],
@@ -182,7 +183,7 @@ def compact(
         kept, dropped, rest = _stage(directory, merged, sources, entries, retain, clock_us, fs)
         hook("staged_written")
         survivors = {e.event_id for e in kept}
-        for key, record in keys.items():
+        for key, record in settled(keys).items():
             if key not in survivors and record.disk_pos_segment in sources:
                 record.event_evicted = True
         commit = CompactionCommit(compaction_id, b"", merged, sealed)

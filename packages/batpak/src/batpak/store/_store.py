@@ -59,7 +59,7 @@ from batpak.receipt import (
 )
 from batpak.store import _replay
 from batpak.store._authority import (
-    IdempEntry,
+    KeyRecords,
     StoreMeta,
     load_idempotency,
     load_or_mint_meta,
@@ -116,7 +116,7 @@ class Store:
         lock: Lock,
         index: Index,
         meta: StoreMeta | None,
-        keys: dict[int, IdempEntry],
+        keys: KeyRecords,
     ) -> None:
         self._config = config
         self._lock = lock

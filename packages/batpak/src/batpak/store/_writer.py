@@ -36,8 +36,8 @@ from batpak.ids import uuid7
 from batpak.kinds import SYSTEM_CLOSE_COMPLETED
 from batpak.options import DEFAULT_OPTIONS, AppendOptions
 from batpak.receipt import AppendReceipt, Signer
-from batpak.store._authority import IdempEntry
-from batpak.store._build import event_frame, idemp_entry, marker_frame, receipt_for, replay_receipt
+from batpak.store._authority import IdempEntry, KeyRecords
+from batpak.store._build import event_frame, marker_frame, receipt_for, replay_receipt
 from batpak.store._fence import FenceLedger, VisibilityFenceActive, VisibilityFenceNotActive
 from batpak.store._index import Index, IndexEntry
 from batpak.store._lifecycle import persist_cancelled
@@ -128,7 +128,7 @@ class Writer:
         watermarks: Watermarks,
         signer: Signer,
         publish: Publish,
-        keys: dict[int, IdempEntry],
+        keys: KeyRecords,
     ) -> None:
         self._config = config
         self._index = index
@@ -529,15 +529,17 @@ class Writer:
     def _replay(self, key: int) -> AppendReceipt | None:
         """The original receipt for a known key: the durable record first, then the index."""
         record = self._keys.get(key)
-        if record is not None:
+        if isinstance(record, IdempEntry):
             return replay_receipt(record, self._signer)
+        if record is not None:
+            return receipt_for(record, self._signer)
         entry = self._index.get(key)
         return None if entry is None else receipt_for(entry, self._signer)
 
     def _remember_keys(self, entries: list[IndexEntry], keys: Sequence[int | None]) -> None:
         for entry, key in zip(entries, keys, strict=True):
             if key is not None:
-                self._keys[key] = idemp_entry(entry)
+                self._keys[key] = entry  # an IdempEntry once published (settled)
 
     def _commit(self, entries: list[IndexEntry]) -> None:
         """Record written entries (footer rows, allocator, watermarks), then stage them to be
