@@ -120,6 +120,8 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Lines are the message alone: skip collecting thread and process names for each one.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if args.rate_limit is not None and not (
         args.rate_limit > 0 and (args.rate_burst is None or args.rate_burst >= 1)
     ):

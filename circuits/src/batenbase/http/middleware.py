@@ -92,4 +92,9 @@ class ObserveMiddleware:
                     "tenant": getattr(caller, "tenant", None),
                     "observer": getattr(caller, "observer", None),
                 }
-                access_log.info(msgspec.json.encode(line).decode())
+                # makeRecord + handle: Logger.info would also walk the stack (findCaller)
+                # for a source line that the access log never prints.
+                text = msgspec.json.encode(line).decode()
+                access_log.handle(
+                    access_log.makeRecord(access_log.name, logging.INFO, "", 0, text, (), None)
+                )
