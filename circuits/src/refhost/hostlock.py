@@ -24,15 +24,17 @@ class HostLock:
         self._lock = threading.Lock()
         self._holder: int | None = None
 
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """Hold the lock for one call."""
-        with self._lock:
-            self._holder = threading.get_ident()
-            try:
-                yield
-            finally:
-                self._holder = None
+    def held(self) -> HostLock:
+        """Hold the lock for one call: ``with lock.held(): ...``."""
+        return self
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._holder = threading.get_ident()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._holder = None
+        self._lock.release()
 
     @contextmanager
     def released(self) -> Iterator[None]:

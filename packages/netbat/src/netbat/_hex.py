@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 class HexOddLength(Exception):
@@ -28,6 +28,6 @@ def decode_hex(token: bytes, max_bytes: int) -> bytes:
         raise HexOddLength
     if len(token) // 2 > max_bytes:
         raise HexTooLarge
-    if not _HEX_DIGITS.issuperset(token):
+    if token.translate(None, _HEX_DIGITS):  # what is left is not hex (C speed, no set walk)
         raise HexNotHex
     return bytes.fromhex(token.decode("ascii"))

@@ -117,11 +117,9 @@ class RequestServer(Listener):
                 failure = error
             else:
                 if not scope.cancel_called:  # else the line came as the read deadline passed
-                    scope.deadline = math.inf
-                    response, close = await self._respond(line)
+                    response, close = await self._respond(line, scope)
                     writing = True
-                    if write_timeout is not None:
-                        scope.deadline = _deadline(write_timeout)
+                    scope.deadline = _deadline(write_timeout)
                     try:
                         await stream.send(response)
                     except STREAM_ERRORS as error:
@@ -144,13 +142,16 @@ class RequestServer(Listener):
             return False
         return True
 
-    async def _respond(self, line: bytes) -> tuple[bytes, bool]:
+    async def _respond(self, line: bytes, scope: anyio.CancelScope) -> tuple[bytes, bool]:
+        """The response line, and whether to close after it; ``scope`` is the round's, whose
+        read deadline is lifted while a worker thread runs the dispatcher."""
         limits = self.config.limits
         try:
             request = decode_request(line, limits)
             if self._inline is not None and self._inline(request.operation):
                 output = dispatch_request(self.dispatcher, request, limits)
             else:
+                scope.deadline = math.inf
                 call = functools.partial(dispatch_request, self.dispatcher, request, limits)
                 output = await self._workers.run(call)
         except NetbatError as error:
