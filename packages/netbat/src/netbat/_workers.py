@@ -60,33 +60,38 @@ class WorkerPool:
             if spawn:
                 self._threads += 1
         if spawn:
-            threading.Thread(target=self._work, name="netbat-worker", daemon=True).start()
+            thread = threading.Thread(target=_worker, args=(self,), name="netbat-worker")
+            thread.daemon = True
+            thread.start()
         with anyio.CancelScope(shield=True):
             result = await future
         return result
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                self._idle += 1
-            try:
-                loop, future, call = self._jobs.get(timeout=IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
-                    self._idle -= 1
-                    if self._jobs.empty():  # else a call came as we timed out: serve it
-                        self._threads -= 1
-                        return
-                continue
-            with self._lock:
-                self._idle -= 1
-            try:
-                result = call()
-            except BaseException as error:  # delivered to the caller, whatever it is
-                _deliver(loop, future, None, error)
-            else:
-                _deliver(loop, future, result, None)
-            del loop, future, call  # hold nothing while idle
+
+def _worker(pool: WorkerPool) -> None:
+    """One pool thread: serve calls until idle for ``IDLE_SECONDS``. (Named like
+    ``ThreadPoolExecutor``'s loop, so profilers count its wait as idle, not work.)"""
+    while True:
+        with pool._lock:
+            pool._idle += 1
+        try:
+            loop, future, call = pool._jobs.get(timeout=IDLE_SECONDS)
+        except queue.Empty:
+            with pool._lock:
+                pool._idle -= 1
+                if pool._jobs.empty():  # else a call came as we timed out: serve it
+                    pool._threads -= 1
+                    return
+            continue
+        with pool._lock:
+            pool._idle -= 1
+        try:
+            result = call()
+        except BaseException as error:  # delivered to the caller, whatever it is
+            _deliver(loop, future, None, error)
+        else:
+            _deliver(loop, future, result, None)
+        del loop, future, call  # hold nothing while idle
 
 
 def _deliver(
