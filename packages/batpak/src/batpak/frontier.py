@@ -41,7 +41,8 @@ class Watermarks:
     """The live watermarks, advanced by the writer and awaited by callers."""
 
     def __init__(self, start: HlcPoint = ORIGIN) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # taken directly on the writer's path (no Python frame)
+        self._cond = threading.Condition(self._lock)
         self._points: dict[Watermark, HlcPoint] = dict.fromkeys(
             ("accepted", "written", "durable", "visible", "applied"), start
         )
@@ -50,14 +51,14 @@ class Watermarks:
         self._waiters = 0  # callers inside ``wait``: the writer notifies only when there are
 
     def snapshot(self) -> Frontier:
-        with self._cond:
+        with self._lock:
             p = self._points
             return Frontier(p["accepted"], p["written"], p["durable"], p["visible"], p["applied"])
 
     def advance(self, *marks: Watermark, to: HlcPoint) -> None:
         """Move marks up to ``to``; each component only grows, so a clock that steps back
         never holds a watermark behind a newer global sequence."""
-        with self._cond:
+        with self._lock:
             points = self._points
             for mark in marks:
                 now = points[mark]
@@ -71,7 +72,7 @@ class Watermarks:
     def projected(self, projection: str, upto: HlcPoint) -> None:
         """Record that a projection replayed up to ``upto``; applied is the minimum over every
         projection seen, and still never moves back."""
-        with self._cond:
+        with self._lock:
             self._projections[projection] = max(upto, self._projections.get(projection, upto))
             floor = min(self._projections.values())
             if floor > self._points["applied"]:
@@ -80,7 +81,7 @@ class Watermarks:
 
     def crash(self) -> None:
         """Freeze the watermarks and wake every waiter with ``WriterCrashed``."""
-        with self._cond:
+        with self._lock:
             self._crashed = True
             self._cond.notify_all()
 
@@ -90,7 +91,7 @@ class Watermarks:
         if timeout < 0:
             raise ValueError("timeout must not be negative")
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while True:
                 point = self._points[mark]
                 if point.global_sequence >= global_sequence:

@@ -47,7 +47,9 @@ def event_frame(
             ),
             entity=entry.entity,
             scope=entry.scope,
-            receipt_extensions={k: list(extensions[k]) for k in sorted_keys(extensions)},
+            receipt_extensions=(
+                {k: list(extensions[k]) for k in sorted_keys(extensions)} if extensions else {}
+            ),
         )
     )
 
