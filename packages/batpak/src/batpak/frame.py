@@ -10,7 +10,6 @@ import struct
 import zlib
 from typing import Annotated, TypeVar
 
-import blake3
 import msgspec
 
 from batpak import canonical
@@ -90,7 +89,7 @@ class LoadEvent(msgspec.Struct, gc=False):
 
 class LoadFrame(msgspec.Struct, gc=False):
     """FramePayload for a read of a known event: the payload array and the chain are left
-    raw (the index already holds the chain; see :func:`payload_bytes`)."""
+    raw (see :func:`payload_bytes`)."""
 
     event: LoadEvent
     entity: str
@@ -151,29 +150,62 @@ def decode_chain(raw: msgspec.Raw) -> HashChain | None:
     return HashChain(bytes(chain.prev_hash), bytes(chain.event_hash))
 
 
-def payload_bytes(raw: msgspec.Raw, content_hash: bytes) -> bytes | None:
-    """The payload bytes of a frame's raw int array, if they hash to ``content_hash``.
-
-    A canonical int array writes each byte below 0x80 as itself and each other byte as
-    ``0xcc, byte``, so dropping every 0xcc gives the payload unless a payload byte is 0xcc
-    itself. The BLAKE3 check decides: None means "decode the array the slow way".
-    """
+def payload_bytes(raw: msgspec.Raw | bytes) -> bytes | None:
+    """The payload bytes of a frame's raw int array, exactly, or None when the array holds
+    anything but bytes in their shortest form (then decode it as a ``ByteList``)."""
     data = bytes(raw)
-    if not data:
-        return None
-    first = data[0]
-    if 0x90 <= first <= 0x9F:
-        count, start = first & 0x0F, 1
-    elif first == 0xDC and len(data) >= 3:
+    first = data[:1]
+    if b"\x90" <= first <= b"\x9f":
+        count, start = data[0] & 0x0F, 1
+    elif first == b"\xdc" and len(data) >= 3:
         count, start = int.from_bytes(data[1:3], "big"), 3
-    elif first == 0xDD and len(data) >= 5:
+    elif first == b"\xdd" and len(data) >= 5:
         count, start = int.from_bytes(data[1:5], "big"), 5
     else:
         return None
-    payload = data[start:].replace(b"\xcc", b"")
-    if len(payload) != count or blake3.blake3(payload).digest() != content_hash:
+    payload = int_bytes(data[start:])
+    return payload if payload is not None and len(payload) == count else None
+
+
+_MARKER = bytes(1 if b == 0xCC else 0 for b in range(256))
+_HIGH = bytes(1 if b >= 0x80 and b != 0xCC else 0 for b in range(256))
+
+
+def int_bytes(elements: bytes) -> bytes | None:
+    """The bytes a run of MessagePack ints spells, if each is a byte in its shortest form.
+
+    A canonical int array (format.md §1) writes a byte below 0x80 as itself and any other as
+    ``0xcc, byte``. The run is exactly that when every 0xcc marker is followed by a byte of
+    0x80 or more and every such byte follows a marker, ``0xcc 0xcc`` (the byte 0xcc) counted
+    as one element: checked with two table translations compared one position apart, so no
+    Python runs per byte. None for anything else, including a marker cut off at the end.
+    """
+    pairs = b"\xcc\xcc" in elements
+    flat = elements.replace(b"\xcc\xcc", b"\x00") if pairs else elements
+    if b"\x00" + flat.translate(_MARKER) != flat.translate(_HIGH) + b"\x00":
         return None
-    return payload
+    if pairs:
+        parts = elements.split(b"\xcc\xcc")
+        return b"\xcc".join([part.translate(None, b"\xcc") for part in parts])
+    return elements.translate(None, b"\xcc")
+
+
+# The canonical FramePayload layout (format.md §1, §4), which the replay fast path reads by
+# its bytes: keys in declaration order, ints in their shortest form.
+VERSION_KEY = canonical.encode("payload_version")
+PAYLOAD_KEY = canonical.encode("payload")
+CHAIN_KEY = canonical.encode("hash_chain")
+
+
+def _canonical_start() -> tuple[bytes, int]:
+    """What every canonical frame body holds before its event id, and the least offset its
+    ``payload_version`` key can have (a header of one-byte values and no causation)."""
+    header = WireHeader(bytes(16), bytes(16), None, 0, WirePosition(0, 0, 0, 0, 0), 0, 0, 0)
+    body = canonical.encode(WireFrame(WireEvent(header, [], None), "e", "s"))
+    return body[: body.index(bytes(16))], body.index(VERSION_KEY)
+
+
+BODY_START, VERSION_AT = _canonical_start()
 
 
 def _check_header(header: WireHeader) -> None:

@@ -16,8 +16,9 @@ import bisect
 import struct
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -43,8 +44,19 @@ _NUMERIC = (
     ("length", "I"),
     ("order", "I"),
 )
-Location = tuple[int, int, int, int, bytes]
-"""Where an event's frame is: global sequence, segment id, offset, length, and its hash."""
+
+
+class Frames(NamedTuple):
+    """Where a run of events' frames are, column by column (the replay path's batches)."""
+
+    sequences: Sequence[int]
+    segments: Sequence[int]
+    offsets: Sequence[int]
+    lengths: Sequence[int]
+    ids: bytes
+    """The events' ids, 16 big-endian bytes each, joined."""
+
+
 _BLOBS = (("ids", 16), ("corr", 16), ("caus", 16), ("prev", 32), ("hash", 32))
 
 
@@ -255,13 +267,26 @@ class ColumnBase:
         span = None if key is None else self._groups[name].get(key)
         return () if span is None else self._rows[span[0] : span[1]]
 
-    def locations(self, rows: Sequence[int]) -> Iterator[Location]:
-        """``(global_sequence, segment_id, offset, length, event_hash)`` of each row, without
-        building entries (the replay path)."""
-        c, hashes = self._cols, self._blobs["hash"]
-        seq, seg, off, length = c["seq"], c["seg"], c["off"], c["length"]
-        for row in rows:
-            yield seq[row], seg[row], off[row], length[row], hashes[row * 32 : row * 32 + 32]
+    def first_after(self, rows: Sequence[int], sequence: int) -> int:
+        """The position in ``rows`` (commit-ordered) of the first row above ``sequence``."""
+        return bisect.bisect_right(rows, sequence, key=self._cols["seq"].__getitem__)
+
+    def frames(self, rows: Sequence[int]) -> Frames:
+        """Where the frames of ``rows`` (commit-ordered) are, without building entries."""
+        c, ids = self._cols, self._blobs["ids"]
+        if rows and rows[-1] - rows[0] == len(rows) - 1:  # consecutive rows: plain slices
+            a, z = rows[0], rows[-1] + 1
+            cut = slice(a, z)
+            return Frames(
+                c["seq"][cut], c["seg"][cut], c["off"][cut], c["length"][cut], ids[a * 16 : z * 16]
+            )
+        return Frames(
+            [c["seq"][r] for r in rows],
+            [c["seg"][r] for r in rows],
+            [c["off"][r] for r in rows],
+            [c["length"][r] for r in rows],
+            b"".join([ids[r * 16 : r * 16 + 16] for r in rows]),
+        )
 
     def names(self, name: str) -> list[str]:
         return [self._strings[key] for key in self._groups[name]]

@@ -635,8 +635,8 @@ class Store:
         if frame.entity != entry.entity or frame.scope != entry.scope:
             raise CorruptFrame(entry.segment_id, entry.offset, "frame holds another coordinate")
         content_hash = bytes(wire.content_hash)
-        payload = payload_bytes(frame.event.payload, content_hash)
-        if payload is None:  # a payload byte 0xcc, or damage: decode the array exactly
+        payload = payload_bytes(frame.event.payload)
+        if payload is None:  # not plain shortest-form bytes: decode the array exactly
             try:
                 payload = bytes(decode_body(body).event.payload)
             except FrameDecodeError as exc:
@@ -839,15 +839,14 @@ class Store:
         while True:
             moves = self._moves
             base, rows, tail = self._index.kind_rows(kind)
-            found = _replay.locations(base, rows, tail, done)
+            events = _replay.Replay(payload_type, base, rows, tail, done, self._read)
             try:
-                for seq, value in _replay.decode(payload_type, found, self._read):
-                    done = seq
-                    yield seq, value
+                yield from events
                 return
             except (Io, CrcMismatch, CorruptFrame):
                 if moves == self._moves and moves % 2 == 0:
                     raise  # no compaction moved files under this read: the damage is real
+            done = events.done
             while self._moves % 2:
                 time.sleep(0.001)
 
