@@ -180,14 +180,18 @@ def int_bytes(elements: bytes) -> bytes | None:
     as one element: checked with two table translations compared one position apart, so no
     Python runs per byte. None for anything else, including a marker cut off at the end.
     """
-    pairs = b"\xcc\xcc" in elements
-    flat = elements.replace(b"\xcc\xcc", b"\x00") if pairs else elements
-    if b"\x00" + flat.translate(_MARKER) != flat.translate(_HIGH) + b"\x00":
+    if _shortest(elements):
+        return elements.translate(None, b"\xcc")
+    if b"\xcc\xcc" not in elements or not _shortest(elements.replace(b"\xcc\xcc", b"\x00")):
         return None
-    if pairs:
-        parts = elements.split(b"\xcc\xcc")
-        return b"\xcc".join([part.translate(None, b"\xcc") for part in parts])
-    return elements.translate(None, b"\xcc")
+    parts = elements.split(b"\xcc\xcc")  # the same pairs, left to right, as replace took
+    return b"\xcc".join([part.translate(None, b"\xcc") for part in parts])
+
+
+def _shortest(elements: bytes) -> bool:
+    """Whether every 0xcc is followed by a byte of 0x80 or more, every such byte follows a
+    0xcc, and no 0xcc follows a 0xcc."""
+    return b"\x00" + elements.translate(_MARKER) == elements.translate(_HIGH) + b"\x00"
 
 
 # The canonical FramePayload layout (format.md §1, §4), which the replay fast path reads by
