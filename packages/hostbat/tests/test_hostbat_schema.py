@@ -165,3 +165,26 @@ def test_digest_hex_is_lowercase_64_chars() -> None:
     assert str(enc) == enc.hex()
     with pytest.raises(ValueError, match="32 bytes"):
         CanonicalEncoding(b"short")
+
+
+def test_registry_checks_a_descriptor_once_and_every_payload(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checks: list[str] = []
+    real = SchemaDescriptor.verify_encoding
+
+    def counted(self: SchemaDescriptor) -> bool:
+        checks.append(self.id)
+        return real(self)
+
+    monkeypatch.setattr(SchemaDescriptor, "verify_encoding", counted)
+    registry = SchemaRegistry([desc()])
+    for _ in range(3):
+        registry.validate("s.in", SchemaRole.OPERATION_INPUT, PING)
+    assert checks == ["s.in"]
+    with pytest.raises(SchemaValidation, match="payload is not canonical"):
+        registry.validate("s.in", SchemaRole.OPERATION_INPUT, b"\xc1")
+    bad = SchemaRegistry([desc(golden=[GoldenVector("broken", b"\xc1")])])
+    for _ in range(2):  # a descriptor that fails is checked (and refused) again
+        with pytest.raises(SchemaValidation, match="golden vector 'broken'"):
+            bad.validate("s.in", SchemaRole.OPERATION_INPUT, PING)

@@ -191,7 +191,7 @@ def _decode_msgpack(data: bytes) -> str | None:
 class SchemaRegistry:
     """Resolves schema refs by ``(id, role)`` and validates bytes structurally."""
 
-    __slots__ = ("_by_ref",)
+    __slots__ = ("_by_ref", "_sound")
 
     def __init__(self, descriptors: Iterable[SchemaDescriptor] = ()) -> None:
         by_ref: dict[tuple[str, SchemaRole], list[SchemaDescriptor]] = {}
@@ -200,6 +200,9 @@ class SchemaRegistry:
         for entries in by_ref.values():
             entries.sort(key=lambda d: d.version)
         self._by_ref = by_ref
+        # Refs whose descriptor passed its encoding and golden checks: descriptors are
+        # immutable, so each is checked once, not on every call.
+        self._sound: set[tuple[str, SchemaRole]] = set()
 
     def resolve(self, schema_id: str, role: SchemaRole) -> SchemaDescriptor:
         """Return the one descriptor for ``(id, role)``; raise :class:`SchemaValidation`."""
@@ -216,6 +219,17 @@ class SchemaRegistry:
     def validate(self, schema_id: str, role: SchemaRole, data: bytes) -> None:
         """Check resolution, encoding integrity, goldens and ``data`` all decode as msgpack."""
         descriptor = self.resolve(schema_id, role)
+        if (schema_id, role) not in self._sound:
+            self._check(descriptor)
+            self._sound.add((schema_id, role))
+        if (detail := _decode_msgpack(bytes(data))) is not None:
+            raise SchemaValidation(
+                schema_id, role.wire, f"payload is not canonical bytes: {detail}"
+            )
+
+    @staticmethod
+    def _check(descriptor: SchemaDescriptor) -> None:
+        schema_id, role = descriptor.id, descriptor.role
         if not descriptor.verify_encoding():
             raise SchemaValidation(
                 schema_id, role.wire, "descriptor encoding no longer matches its golden vectors"
@@ -227,7 +241,3 @@ class SchemaRegistry:
                     role.wire,
                     f"golden vector {g.case!r} is not canonical bytes: {detail}",
                 )
-        if (detail := _decode_msgpack(bytes(data))) is not None:
-            raise SchemaValidation(
-                schema_id, role.wire, f"payload is not canonical bytes: {detail}"
-            )
