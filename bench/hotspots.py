@@ -52,7 +52,7 @@ def _function(frame: str) -> str:
 
 WAITING = re.compile(
     r"^(Condition\.wait|Event\.wait|Thread\._wait_for_tstate_lock|\w*Selector\.select|"
-    r"Semaphore\.acquire|SimpleQueue\.get|_worker) "
+    r"Semaphore\.acquire|SimpleQueue\.get|Reply\.result|_worker) "
 )
 
 LIFECYCLE = (
