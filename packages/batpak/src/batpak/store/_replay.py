@@ -56,8 +56,10 @@ GAP = 64 << 10
 
 _START = struct.Struct(f">4xI{len(BODY_START)}s16s").unpack_from  # crc, body start, event id
 _LOW = bytes(range(0x80))
-_KEY_SIZE = len(VERSION_KEY) + 1 + len(PAYLOAD_KEY) + 1
-_COUNT = struct.Struct(f">{_KEY_SIZE}xH").unpack_from  # the array16 count after a key
+# After the payload_version key: a one-byte version, the payload key, array16, its count.
+_AFTER = struct.Struct(f">{len(VERSION_KEY)}xBQBH")
+_AFTER_KEY, _AFTER_KEY_SIZE = _AFTER.unpack_from, _AFTER.size
+_PAYLOAD_KEY = int.from_bytes(PAYLOAD_KEY, "big")
 
 
 class Replay(Generic[T]):
@@ -152,18 +154,14 @@ def _spans(frames: Frames) -> Iterator[tuple[int, int, list[int], list[int]]]:
             i = j
 
 
-def _key(version: int) -> bytes:
-    """The bytes from the ``payload_version`` key to the payload array's marker (array16),
-    for a version under 128 (a one-byte int)."""
-    return VERSION_KEY + bytes([version]) + PAYLOAD_KEY + b"\xdc"
-
-
 def _cut(
     data: bytes, heads: list[int], ends: list[int], ids: bytes, version: int
 ) -> list[bytes] | None:
     """The payload bytes of each frame of a span (frame k is ``data[heads[k] : ends[k]]``), or
     None unless every frame is intact, canonical, of payload version 0 or ``version`` (under
     128), holds its payload as an array16 (16 to 65535 bytes) and is the event the index says.
+    The ``payload_version`` key is found by its bytes, and the bytes after it must be the
+    version, the ``payload`` key and the array's head: no value before the key can hold that.
 
     The payload is the array's elements with every 0xcc marker dropped, which is exact when
     each element is a byte in its shortest form. Two counts prove it for the whole span: each
@@ -179,37 +177,34 @@ def _cut(
     if fields[0::3] != crcs or fields[1::3].count(BODY_START) != n or b"".join(fields[2::3]) != ids:
         return None
     body_to_key = 8 + VERSION_AT
-    froms = [h + body_to_key for h in heads]
-    key, other = _key(0), _key(version) if version < 0x80 else None
-    if data.find(key, froms[0], ends[0]) < 0 and other is not None:
-        key, other = other, key  # typed appends stamp their version, batches 0
-    keys = list(map(data.find, repeat(key), froms, ends))
+    keys = list(map(data.find, repeat(VERSION_KEY), [h + body_to_key for h in heads], ends))
     if -1 in keys:
-        if other is None:
-            return None
-        keys = [
-            k if k >= 0 else data.find(other, f, e)
-            for k, f, e in zip(keys, froms, ends, strict=True)
-        ]
-        if -1 in keys:
-            return None
-    counts = list(chain.from_iterable(map(_COUNT, repeat(data), keys)))
-    width = _KEY_SIZE + 2
+        return None
+    after = list(chain.from_iterable(map(_AFTER_KEY, repeat(data), keys)))
+    versions = after[0::4]
+    if (
+        versions.count(0) + (versions.count(version) if version else 0) != n
+        or after[1::4].count(_PAYLOAD_KEY) != n
+        or after[2::4].count(0xDC) != n  # array16
+    ):
+        return None
+    counts, width = after[3::4], _AFTER_KEY_SIZE
     firsts = [k + width for k in keys]
     # The array holds at least ``count`` bytes, so the hash_chain key is no nearer.
     lasts = list(map(data.find, repeat(CHAIN_KEY), map(add, firsts, counts), ends))
     if -1 in lasts:
         return None
-    arrays = list(map(data.__getitem__, map(slice, firsts, lasts)))
+    arrays = map(data.__getitem__, map(slice, firsts, lasts))
     payloads = list(map(bytes.translate, arrays, repeat(None), repeat(b"\xcc")))
     sizes = list(map(len, payloads))
     dropped = sum(lasts) - sum(firsts) - sum(sizes)
     high = len(b"".join(payloads).translate(None, _LOW))
     if sizes != counts:
         for i in compress(range(n), map(ne, sizes, counts)):
-            dropped -= len(arrays[i]) - sizes[i]
+            array = data[firsts[i] : lasts[i]]
+            dropped -= len(array) - sizes[i]
             high -= len(payloads[i].translate(None, _LOW))
-            exact = int_bytes(arrays[i])
+            exact = int_bytes(array)
             if exact is None or len(exact) != counts[i]:
                 return None
             payloads[i] = exact
