@@ -49,7 +49,14 @@ KIND = 0xE9B1
 SEGMENT = 7
 
 
-def frame(n: int, data: bytes, version: int = 0, *, causation: bytes | None = None) -> bytes:
+def frame(
+    n: int,
+    data: bytes,
+    version: int = 0,
+    *,
+    causation: bytes | None = None,
+    content_hash: bytes = bytes(range(200, 232)),
+) -> bytes:
     payload = msgspec.msgpack.encode(Blob(data, n))
     header = WireHeader(
         event_id=n.to_bytes(16, "big"),
@@ -60,7 +67,7 @@ def frame(n: int, data: bytes, version: int = 0, *, causation: bytes | None = No
         payload_size=len(payload),
         event_kind=KIND,
         flags=0,
-        content_hash=list(bytes(range(200, 232))),
+        content_hash=list(content_hash),
         payload_version=version,
     )
     chain = WireHashChain(list(bytes(range(224, 256))), list(bytes(32)))
@@ -250,6 +257,12 @@ def test_a_frame_of_another_event_is_a_corrupt_frame() -> None:
 def test_a_causation_id_holding_the_payload_key_bytes_is_not_taken_for_it() -> None:
     fake = b"\xafpayload_version"  # 16 bytes: exactly a causation id
     frames = [frame(0, b"a" * 40, causation=fake), frame(1, b"b" * 40, causation=fake)]
+    assert replay(frames) == [(0, Blob(b"a" * 40, 0)), (1, Blob(b"b" * 40, 1))]
+
+
+def test_a_content_hash_holding_the_payload_key_bytes_is_not_taken_for_it() -> None:
+    fake = b"\xafpayload_version" + bytes(16)  # as the header's int array: cc af p a y ...
+    frames = [frame(0, b"a" * 40, content_hash=fake), frame(1, b"b" * 40, content_hash=fake)]
     assert replay(frames) == [(0, Blob(b"a" * 40, 0)), (1, Blob(b"b" * 40, 1))]
 
 

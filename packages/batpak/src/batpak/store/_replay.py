@@ -6,9 +6,10 @@ of rows at a time (no ``IndexEntry``), reads a segment's frames in spans of up t
 cuts the payloads out of a span with one pass per step over all its frames (:func:`_cut`):
 
 - each frame's CRC, the canonical start of its body and the event id the index holds;
-- the ``payload_version`` and ``payload`` keys, found by their bytes: format.md fixes the
-  order of the header's fields, and no value before them can hold those bytes, so the first
-  match after the shortest possible header is the event's own;
+- the ``payload_version`` key, found by its bytes after the shortest possible header, and
+  after it a one-byte version, the ``payload`` key and an array16 head: format.md fixes the
+  order of the header's fields and no value before them can hold that run of bytes, so a
+  match is the event's own (a first match that is not followed so sends the span on);
 - the payload: dropping the 0xcc markers of its int array gives its bytes when the array
   holds each byte in its shortest form, which two counts prove (see :func:`_cut`).
 
@@ -160,8 +161,6 @@ def _cut(
     """The payload bytes of each frame of a span (frame k is ``data[heads[k] : ends[k]]``), or
     None unless every frame is intact, canonical, of payload version 0 or ``version`` (under
     128), holds its payload as an array16 (16 to 65535 bytes) and is the event the index says.
-    The ``payload_version`` key is found by its bytes, and the bytes after it must be the
-    version, the ``payload`` key and the array's head: no value before the key can hold that.
 
     The payload is the array's elements with every 0xcc marker dropped, which is exact when
     each element is a byte in its shortest form. Two counts prove it for the whole span: each
