@@ -261,9 +261,14 @@ def test_a_causation_id_holding_the_payload_key_bytes_is_not_taken_for_it() -> N
 
 
 def test_a_content_hash_holding_the_payload_key_bytes_is_not_taken_for_it() -> None:
-    fake = b"\xafpayload_version" + bytes(16)  # as the header's int array: cc af p a y ...
-    frames = [frame(0, b"a" * 40, content_hash=fake), frame(1, b"b" * 40, content_hash=fake)]
-    assert replay(frames) == [(0, Blob(b"a" * 40, 0)), (1, Blob(b"b" * 40, 1))]
+    # As the header's int array the hash spells ``... cc af p a y l o a d _ v e r s i o n``:
+    # the first match of the key, but not followed by a version and the payload key.
+    fake = bytes(16) + b"\xafpayload_version"
+    frames = [
+        frame(n, b"ab" * 20, content_hash=fake, causation=bytes(range(1, 17))) for n in (0, 1)
+    ]
+    assert frames[0][8:].find(b"\xafpayload_version") < frames[0][8:].rfind(b"\xafpayload_version")
+    assert replay(frames) == [(0, Blob(b"ab" * 20, 0)), (1, Blob(b"ab" * 20, 1))]
 
 
 def test_int_bytes_accepts_only_shortest_form_bytes() -> None:
