@@ -343,3 +343,57 @@ def test_a_failed_group_write_answers_no_one_and_shows_nothing(
     with Store.open(StoreConfig(tmp_path).with_group_commit(0)) as reopened:
         assert reopened.query(Region.entity("w")) == []
         assert reopened.get(kept.event_id).value() == 0
+
+
+def test_concurrent_batches_share_fsyncs_and_are_never_visible_before_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(StoreConfig(tmp_path).with_group_commit(0))
+    counter = SyncCounter(monkeypatch, latency=0.002)
+    rounds, size = 10, 3
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+    early: list[tuple[int, int]] = []  # (visible, durable) seen with visible ahead
+    done = threading.Event()
+
+    def watch() -> None:  # only batches are written here: nothing may show before its fsync
+        while not done.is_set():
+            frontier = store.frontier()
+            if frontier.visible.global_sequence > frontier.durable.global_sequence:
+                early.append((frontier.visible.global_sequence, frontier.durable.global_sequence))
+
+    def worker(t: int) -> None:
+        try:
+            barrier.wait()
+            for r in range(rounds):
+                items = [
+                    BatchAppendItem.new(Coordinate(f"b:{t}", "gc"), KIND, [r, i])
+                    for i in range(size)
+                ]
+                receipts = store.append_batch(items)
+                if store.frontier().durable.global_sequence < receipts[-1].global_sequence:
+                    raise AssertionError("a batch returned before it was durable")
+        except BaseException as exc:
+            errors.append(exc)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    watcher.join()
+    syncs = counter.calls
+    monkeypatch.undo()
+
+    assert errors == []
+    assert early == []
+    assert syncs < THREADS * rounds // 4, f"{syncs} fsyncs for {THREADS * rounds} batches"
+    for t in range(THREADS):
+        values = [store.get(e.event_id).value() for e in store.by_entity(f"b:{t}")]
+        assert values == [[r, i] for r in range(rounds) for i in range(size)]
+    store.close()
+    with Store.open_read_only(StoreConfig(tmp_path)) as reopened:
+        assert len(reopened.query(Region.entity("b"))) == THREADS * rounds * size

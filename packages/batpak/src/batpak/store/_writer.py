@@ -143,9 +143,11 @@ class Writer:
         self._crash: BaseException | None = None
         self._stopped = False  # set before the last drain; late submitters drain themselves
         self._fence: FenceLedger | None = None
-        self._staged: list[IndexEntry] = []  # this group's events, written at its end
-        self._staged_heads: dict[str, IndexEntry] = {}
-        self._answers: list[tuple[Reply[Any], Any]] = []  # answered once the group is written
+        self._staged: list[IndexEntry] = []  # this group's events, shown once written
+        self._held: list[IndexEntry] = []  # a batch and what follows it: shown once synced
+        self._staged_heads: dict[str, IndexEntry] = {}  # chain heads not yet in the index
+        self._answers: list[tuple[Reply[Any], Any]] = []  # answered when _staged is shown
+        self._held_answers: list[tuple[Reply[Any], Any]] = []  # answered when _held is shown
         self._queue: queue.Queue[Command] = queue.Queue(config.writer_channel_capacity)
         self.gated = 0
         """Callers inside a gated append: the group window waits only while others are."""
@@ -260,7 +262,8 @@ class Writer:
                 elif isinstance(command, Abandon):
                     self._write_group()  # what was written survives a crash, in the page cache
                     self._segment.close()
-                    for reply, _ in waiting:  # a crash: the group's fsync never happened
+                    # A crash: the group's fsync never happened.
+                    for reply, _ in waiting + self._held_answers:
                         reply.set_exception(StoreClosed("the store was abandoned"))
                     for later in group[group.index(command) + 1 :]:
                         later.reply.set_exception(StoreClosed("the store was abandoned"))
@@ -291,10 +294,13 @@ class Writer:
                     # Answered after this group's fsync: the caller wakes once, durable.
                     command.written = receipt
                     waiting.append((command.reply, receipt))
+                elif self._held:  # behind a batch: shown, and answered, after the fsync
+                    self._held_answers.append((command.reply, receipt))
                 else:
                     self._answers.append((command.reply, receipt))
             elif isinstance(command, Batch):
-                self._answers.append((command.reply, self._batch(command)))
+                # Durable before visible; the group's fsync serves every batch in it.
+                waiting.append((command.reply, self._batch(command)))
             elif isinstance(command, Exclusive):
                 if not self._write_group():  # the work sees every earlier event, indexed
                     command.reply.set_exception(self._crashed_error())
@@ -312,23 +318,32 @@ class Writer:
     def _write_group(self) -> bool:
         """Write the group's frames with one write, make its events visible, then answer
         its requests that do not wait for an fsync. Nothing is visible or answered before
-        its bytes are in the file; a failed write poisons the writer (False)."""
+        its bytes are in the file; held events (a batch and what follows it) wait for the
+        next fsync. A failed write poisons the writer (False)."""
         if self._crash is None:
             try:
                 self._segment.flush()
             except BaseException as exc:
                 self._poison(exc)
+        self._show_written()
+        return self._crash is None
+
+    def _show_written(self) -> None:
+        """Reveal the staged events (their bytes are in the file) and answer their callers."""
         staged, self._staged = self._staged, []
-        self._staged_heads.clear()
+        if not self._held:
+            self._staged_heads.clear()
         if staged and self._crash is None:
             self._reveal(staged)
-        answers, self._answers = self._answers, []
+        self._answer(self._answers)
+        self._answers = []
+
+    def _answer(self, answers: list[tuple[Reply[Any], Any]]) -> None:
         for reply, result in answers:
             if self._crash is None:
                 reply.set_result(result)
             else:
                 reply.set_exception(self._crashed_error())
-        return self._crash is None
 
     def _settle(self, waiting: list[tuple[Reply[Any], Any]]) -> None:
         """One fsync for every durable request of the group (and the cadence)."""
@@ -371,6 +386,8 @@ class Writer:
     def _poison(self, exc: BaseException) -> None:
         self._crash = exc
         self._watermarks.crash()
+        self._answer(self._held_answers)  # their events will never be shown
+        self._held_answers = []
 
     def _crashed_error(self) -> WriterCrashed:
         error = WriterCrashed(f"writer crashed: {self._crash!r}")
@@ -519,10 +536,7 @@ class Writer:
         parts.append(marker_frame(False, batch_id, 0, self._now_us()))
         segment.append(b"".join(parts))
         self._unsynced += len(entries)
-        self._sync()  # a batch is durable before it is visible
-        self._commit(entries)
-        # The fsync above covered the whole batch, which _sync could not yet name as written.
-        self._watermarks.advance("durable", to=self._watermarks.snapshot().written)
+        self._commit(entries, held=True)  # durable before visible: shown after the fsync
         self._remember_keys(entries, keys)
         return [receipt_for(entry, self._signer) for entry in entries]
 
@@ -541,10 +555,11 @@ class Writer:
             if key is not None:
                 self._keys[key] = entry  # an IdempEntry once published (settled)
 
-    def _commit(self, entries: list[IndexEntry]) -> None:
+    def _commit(self, entries: list[IndexEntry], *, held: bool = False) -> None:
         """Record written entries (footer rows, allocator, watermarks), then stage them to be
-        published when the group is written, or hold them back (durably) while a visibility
-        fence is open."""
+        published when the group is written, or, when ``held`` (a batch) or behind held
+        entries, after the next fsync; or hold them back (durably) while a visibility fence
+        is open."""
         self._segment.entries.extend(entries)
         self._next_sequence = entries[-1].global_sequence + 1
         last = entries[-1]
@@ -555,7 +570,7 @@ class Writer:
             self._fence.stage(entries)
             self._sync_requested = True  # fenced writes are durable before the fence ends
             return
-        self._staged.extend(entries)
+        (self._held if held or self._held else self._staged).extend(entries)
         for entry in entries:
             self._staged_heads[entry.entity] = entry
 
@@ -574,6 +589,13 @@ class Writer:
         self._fsync_s += (time.monotonic() - started - self._fsync_s) / 8
         self._unsynced = 0
         self._watermarks.advance("durable", to=self._watermarks.snapshot().written)
+        if self._held:  # now durable: shown in sequence order, after the staged ones
+            self._show_written()
+            held, self._held = self._held, []
+            self._staged_heads.clear()
+            self._reveal(held)
+            self._answer(self._held_answers)
+            self._held_answers = []
 
     def _rotate_if_full(self) -> ActiveSegment:
         """Seal a full segment (frames and footer fsynced), and only then create the next.
