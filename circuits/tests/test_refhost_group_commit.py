@@ -1,5 +1,6 @@
-"""bank.commit under group commit: concurrent commits leave the host lock while their append
-waits for the disk, share fsyncs, and keep every receipt, key and payload exact."""
+"""bank.commit under group commit: concurrent commits leave the host lock while their one-item
+batch waits for the disk, share fsyncs, and keep every receipt, key and payload exact, in
+refbat's on-disk shape (each commit between batch BEGIN and COMMIT markers)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from batpak import Store, StoreConfig
+from batpak.kinds import SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT
+from batpak.segment import parse_segment_id, read_header, scan_frames
 from refhost.batpak_view import BatpakView
 from refhost.dispatch import INLINE_OPS, ReferenceDispatcher
 from refhost.host import build_host
@@ -72,8 +75,23 @@ def commit_together(dispatcher: ReferenceDispatcher, requests: list[bytes]) -> l
     return acks
 
 
+def frame_kinds(directory: Path) -> list[int]:
+    """The event kind of every frame in the store's segments, in file order."""
+    kinds: list[int] = []
+    for path in sorted(directory.iterdir()):
+        segment_id = parse_segment_id(path.name)
+        if segment_id is None:
+            continue
+        data = path.read_bytes()
+        frames, _ = scan_frames(
+            segment_id, data, read_header(segment_id, data), len(data), "recover_torn_tail"
+        )
+        kinds += [f.frame.event.header.event_kind for f in frames]
+    return kinds
+
+
 def test_concurrent_commits_share_fsyncs_and_stay_exact(
-    grouped: Store, slow_fsyncs: list[float]
+    grouped: Store, slow_fsyncs: list[float], tmp_path: Path
 ) -> None:
     lock = HostLock()
     dispatcher = ReferenceDispatcher(build_host(BatpakView(grouped), lock=lock), lock)
@@ -92,8 +110,6 @@ def test_concurrent_commits_share_fsyncs_and_stay_exact(
     for ack, payload, key in zip(acks, payloads, keys, strict=True):
         if key is not None:
             assert ack["event_id_hex"] == key
-        else:  # a minted key is a UUIDv7, as the writer's own event ids are
-            assert ack["event_id_hex"][12] == "7"
         got = msgpack.unpackb(
             dispatcher.call("event.get", msgpack.packb({"event_id_hex": ack["event_id_hex"]}))
         )
@@ -101,6 +117,12 @@ def test_concurrent_commits_share_fsyncs_and_stay_exact(
         verdict = msgpack.unpackb(dispatcher.call("receipt.verify", msgpack.packb(ack)))
         assert verdict["valid"] is True
     assert grouped.frontier().durable.global_sequence >= max(ack["sequence"] for ack in acks)
+    # refbat's shape on disk: every commit is a batch of one, between BEGIN and COMMIT.
+    kinds = [k for k in frame_kinds(tmp_path / "store") if k >= 0x100 or k in BATCH_MARKERS]
+    assert kinds == [SYSTEM_BATCH_BEGIN, 0xF001, SYSTEM_BATCH_COMMIT] * COMMITS
+
+
+BATCH_MARKERS = (SYSTEM_BATCH_BEGIN, SYSTEM_BATCH_COMMIT)
 
 
 def test_a_replayed_key_answers_the_first_ack_under_group_commit(grouped: Store) -> None:

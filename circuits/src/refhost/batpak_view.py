@@ -16,7 +16,6 @@ from batpak import (
     BatchAppendItem,
     Coordinate,
     DiskPos,
-    DurabilityGate,
     IndexEntry,
     KindFilter,
     Region,
@@ -25,7 +24,6 @@ from batpak import (
     canonical,
 )
 from batpak.event import ZERO_HASH
-from batpak.ids import uuid7
 from refhost.errors import ViewError
 from refhost.reports import (
     LINUX_PLATFORM_EVIDENCE,
@@ -52,9 +50,6 @@ from refhost.view import (
 
 ProjectionRunner = Callable[[Store, str, int | None], EvidenceReport]
 """Builds a projection-run report for ``(store, entity, max_stale_ms)``."""
-
-DURABLE: Final = DurabilityGate(timeout=3600.0)
-"""A commit returns once its event is on disk (the bound only guards against a hung disk)."""
 
 NO_RESTARTS: Final = {"Bounded": {"max_restarts": 0, "within_ms": 0}}
 """batpak-py's writer never restarts after a crash (it fails closed with WriterCrashed)."""
@@ -96,21 +91,13 @@ class BatpakView:
     def commit(
         self, coord: Coordinate, kind: int, payload: bytes, idempotency_key: int | None
     ) -> CommitReceipt:
-        """Append one event durably. On a store opened with group commit it is a gated append
-        (concurrent commits share one fsync; an unkeyed commit gets a fresh UUIDv7 key, which
-        is also its event id, as group commit keys every append); otherwise refbat's one-item
-        ``append_batch``. Either way it returns once the event is on disk."""
-        store = self._store
+        """Append one event as refbat does: a one-item ``append_batch``, durable before it is
+        visible and on disk when this returns. On a store opened with group commit,
+        concurrent commits' batches share their group's fsync."""
         try:
-            if store.config.group_commit_max_batch == 1:  # refbat's shape: a batch of one
-                options = AppendOptions(idempotency_key=idempotency_key)
-                item = BatchAppendItem.from_msgpack_bytes(coord, kind, payload, options)
-                (receipt,) = store.append_batch([item])
-            else:  # a gated append: it shares its group's fsync with concurrent commits
-                if idempotency_key is None:  # group commit keys every append
-                    idempotency_key = uuid7(store.config.clock())
-                options = AppendOptions(idempotency_key=idempotency_key, gate=DURABLE)
-                receipt = store.append_msgpack(coord, kind, payload, options)
+            options = AppendOptions(idempotency_key=idempotency_key)
+            item = BatchAppendItem.from_msgpack_bytes(coord, kind, payload, options)
+            (receipt,) = self._store.append_batch([item])
         except (StoreError, ValueError) as exc:
             raise ViewError(str(exc)) from None
         return CommitReceipt(
