@@ -153,3 +153,31 @@ async def test_a_cancelled_caller_still_waits_for_its_call() -> None:
     with anyio.move_on_after(0.05):
         await pool.run(slow)
     assert finished.is_set()  # the call in flight was waited for, as anyio.to_thread does
+
+
+async def _quick_beside_a_blocked_call() -> float:
+    """Seconds a quick call took, submitted in the same loop turn as a blocking one, to a
+    pool with one idle worker."""
+    pool = WorkerPool(4)
+    assert await pool.run(lambda: 0) == 0  # one worker, now idle
+    gate = threading.Event()
+    took: list[float] = []
+
+    async def quick() -> None:
+        started = time.monotonic()
+        assert await pool.run(lambda: 7) == 7
+        took.append(time.monotonic() - started)
+        gate.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pool.run, lambda: gate.wait(3))  # bounded: a failure, not a hang
+        tg.start_soon(quick)
+    return took[0]
+
+
+@pytest.mark.anyio
+async def test_a_call_never_waits_behind_a_blocked_call_while_a_thread_is_free() -> None:
+    """The lifetime-limit conformance test once hung: with one idle worker, two calls
+    submitted back to back were both left to it, and the second waited behind the first."""
+    for _ in range(20):
+        assert await _quick_beside_a_blocked_call() < 2

@@ -54,11 +54,16 @@ class WorkerPool:
                 self._limiter = anyio.CapacityLimiter(self._size)
             return await anyio.to_thread.run_sync(call, limiter=self._limiter)
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((loop, future, call))
         with self._lock:
+            # ``_idle`` counts waiting workers not yet promised a job: promise one this job,
+            # or start a worker for it. (Counting a worker idle until it dequeued let a job
+            # wait behind a blocked call while the worker it was left to was taking another.)
             spawn = self._idle == 0 and self._threads < self._size
             if spawn:
                 self._threads += 1
+            elif self._idle > 0:
+                self._idle -= 1
+        self._jobs.put((loop, future, call))
         if spawn:
             thread = threading.Thread(target=_worker, args=(self,), name="netbat-worker")
             thread.daemon = True
@@ -72,19 +77,15 @@ def _worker(pool: WorkerPool) -> None:
     """One pool thread: serve calls until idle for ``IDLE_SECONDS``. (Named like
     ``ThreadPoolExecutor``'s loop, so profilers count its wait as idle, not work.)"""
     while True:
-        with pool._lock:
-            pool._idle += 1
         try:
             loop, future, call = pool._jobs.get(timeout=IDLE_SECONDS)
         except queue.Empty:
             with pool._lock:
-                pool._idle -= 1
-                if pool._jobs.empty():  # else a call came as we timed out: serve it
+                if pool._idle > 0:  # no queued job is promised to a waiting worker: leave
+                    pool._idle -= 1
                     pool._threads -= 1
                     return
-            continue
-        with pool._lock:
-            pool._idle -= 1
+            continue  # a job was promised to a waiting worker: this one takes it
         try:
             result = call()
         except BaseException as error:  # delivered to the caller, whatever it is
@@ -92,6 +93,8 @@ def _worker(pool: WorkerPool) -> None:
         else:
             _deliver(loop, future, result, None)
         del loop, future, call  # hold nothing while idle
+        with pool._lock:
+            pool._idle += 1  # waiting again, free to be promised a job
 
 
 def _deliver(
