@@ -164,8 +164,9 @@ def test_canonical_frames_take_the_fast_cut() -> None:
     assert _replay._cut(data, heads, ends, ids[16:] + ids[:16], 2) is None
 
 
-def overlong(elements: bytes) -> bytes:
-    """Every fixint element written as int8 (``d0 xx``): valid MessagePack, not canonical."""
+def widened(elements: bytes, prefix: bytes) -> bytes:
+    """Every fixint element written with ``prefix`` before it: valid MessagePack, not
+    canonical (``d0 xx`` is int8, ``cc xx`` uint8 for a value under 0x80)."""
     out = bytearray()
     i = 0
     while i < len(elements):
@@ -173,9 +174,13 @@ def overlong(elements: bytes) -> bytes:
             out += elements[i : i + 2]
             i += 2
         else:
-            out += b"\xd0" + elements[i : i + 1]
+            out += prefix + elements[i : i + 1]
             i += 1
     return bytes(out)
+
+
+def overlong(elements: bytes) -> bytes:
+    return widened(elements, b"\xd0")
 
 
 def one_overlong(elements: bytes) -> bytes:
@@ -191,17 +196,7 @@ def one_int8(elements: bytes) -> bytes:
 
 
 def long_uint8(elements: bytes) -> bytes:
-    """Every fixint as uint8 (``cc 05``)."""
-    out = bytearray()
-    i = 0
-    while i < len(elements):
-        if elements[i] == 0xCC:
-            out += elements[i : i + 2]
-            i += 2
-        else:
-            out += b"\xcc" + elements[i : i + 1]
-            i += 1
-    return bytes(out)
+    return widened(elements, b"\xcc")
 
 
 @pytest.mark.parametrize("rewrite", [overlong, one_overlong, long_uint8])
