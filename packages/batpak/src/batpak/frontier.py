@@ -48,7 +48,7 @@ class Watermarks:
         )
         self._projections: dict[str, HlcPoint] = {}
         self._crashed = False
-        self._waiters = 0  # callers inside ``wait``: the writer notifies only when there are
+        self._waiters = 0  # callers inside ``wait``; ``advance`` notifies only if there are any
 
     def snapshot(self) -> Frontier:
         with self._lock:

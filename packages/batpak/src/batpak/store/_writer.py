@@ -354,11 +354,7 @@ class Writer:
                 self._sync()
             except BaseException as exc:
                 self._poison(exc)
-        for reply, result in waiting:
-            if self._crash is None:
-                reply.set_result(result)
-            else:
-                reply.set_exception(self._crashed_error())
+        self._answer(waiting)
 
     def _run_close(self, command: Close) -> None:
         if self._crash is not None:
