@@ -7,10 +7,10 @@ A frame is ``len u32 BE ‖ crc32 u32 BE ‖ msgpack`` where the CRC covers the 
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import Annotated, TypeVar
 
 import msgspec
+from zlib_ng.zlib_ng import crc32
 
 from batpak import canonical
 from batpak.event import HashChain
@@ -109,7 +109,7 @@ class FrameDecodeError(ValueError):
 def encode_frame(frame: WireFrame) -> bytes:
     """The whole frame: length and CRC header, then the canonical FramePayload."""
     body = canonical.encode(frame)
-    return FRAME_HEADER.pack(len(body), zlib.crc32(body)) + body
+    return FRAME_HEADER.pack(len(body), crc32(body)) + body
 
 
 def _decode(decoder: msgspec.msgpack.Decoder[F], data: bytes | memoryview) -> F:

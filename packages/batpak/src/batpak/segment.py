@@ -9,12 +9,12 @@ damaged one is mid-stream corruption and refuses the open; sealed segments must 
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+from zlib_ng.zlib_ng import crc32
 
 from batpak import canonical
 from batpak.errors import CorruptFrame, CorruptSegment, FutureVersion
@@ -120,7 +120,7 @@ def _frame_at(data: bytes | memoryview, pos: int, end: int) -> int:
     length, crc = FRAME_HEADER.unpack_from(data, pos)
     if length == 0 or length > MAX_FRAME_BYTES or pos + 8 + length > end:
         return 0
-    if zlib.crc32(data[pos + 8 : pos + 8 + length]) != crc:
+    if crc32(data[pos + 8 : pos + 8 + length]) != crc:
         return 0
     return 8 + length
 
@@ -182,7 +182,7 @@ def read_footer(segment_id: int, data: bytes | memoryview, frames_start: int) ->
     if version == 2:
         return Footer(offset, None)
     (crc,) = SIDX_CRC.unpack_from(data, size - SIDX_TRAILER.size - crc_size)
-    if zlib.crc32(data[offset : rows_start + count * SIDX_ROW.size]) != crc:
+    if crc32(data[offset : rows_start + count * SIDX_ROW.size]) != crc:
         return None
     try:
         table = msgspec.msgpack.decode(data[offset:rows_start], type=list[str])
@@ -207,7 +207,7 @@ def has_trusted_footer(path: Path, fs: StoreFs = OS_FS) -> bool:
     if len(region) != size - offset:
         return False
     crc: int = SIDX_CRC.unpack_from(region, covered_end - offset)[0]
-    return zlib.crc32(region[: covered_end - offset]) == crc
+    return crc32(region[: covered_end - offset]) == crc
 
 
 def _row(table: list[str], data: bytes | memoryview, at: int) -> SidxRow:
@@ -259,5 +259,5 @@ def encode_footer(rows: list[SidxRow], string_table_offset: int) -> bytes:
             )
         )
     body = b"".join(parts)
-    crc = SIDX_CRC.pack(zlib.crc32(body))
+    crc = SIDX_CRC.pack(crc32(body))
     return body + crc + SIDX_TRAILER.pack(string_table_offset, len(rows), b"SDX3")

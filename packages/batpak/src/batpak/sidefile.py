@@ -8,8 +8,9 @@ directory fsync, so a crash leaves either the old file or the new one.
 from __future__ import annotations
 
 import struct
-import zlib
 from pathlib import Path
+
+from zlib_ng.zlib_ng import crc32
 
 from batpak.errors import FutureVersion, SideFileCorrupt
 from batpak.fs import OS_FS, StoreFs
@@ -18,7 +19,7 @@ PREFIX = struct.Struct("<6sHI")
 
 
 def wrap(magic: bytes, version: int, body: bytes) -> bytes:
-    return PREFIX.pack(magic, version, zlib.crc32(body)) + body
+    return PREFIX.pack(magic, version, crc32(body)) + body
 
 
 def unwrap(path: Path, data: bytes, magic: bytes, max_version: int) -> tuple[int, bytes]:
@@ -31,7 +32,7 @@ def unwrap(path: Path, data: bytes, magic: bytes, max_version: int) -> tuple[int
     if version > max_version:
         raise FutureVersion(f"{path.name} has version {version}; this reader knows {max_version}")
     body = data[PREFIX.size :]
-    if zlib.crc32(body) != crc:
+    if crc32(body) != crc:
         raise SideFileCorrupt(f"{path.name} fails its CRC check")
     return version, body
 

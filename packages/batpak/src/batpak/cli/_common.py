@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import mmap
 import os
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
+
+from zlib_ng.zlib_ng import crc32
 
 from batpak import (
     Store,
@@ -164,7 +165,7 @@ def whole_frames(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]
         length, crc = FRAME_HEADER.unpack_from(data, pos)
         if length == 0 or length > MAX_FRAME_BYTES or pos + 8 + length > end:
             return
-        if zlib.crc32(data[pos + 8 : pos + 8 + length]) != crc:
+        if crc32(data[pos + 8 : pos + 8 + length]) != crc:
             return
         yield pos, 8 + length
         pos += 8 + length

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import bisect
 import struct
-import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
+from zlib_ng.zlib_ng import crc32
 
 from batpak.fs import OS_FS, StoreFs
 from batpak.sidefile import PREFIX, write_atomic
@@ -158,7 +158,7 @@ class ColumnBase:
         parts.append(self._rows.tobytes())
         parts += [self._blob(name) for name, _ in _BLOBS]
         body = b"".join(parts)
-        write_atomic(directory / NAME, PREFIX.pack(MAGIC, VERSION, zlib.crc32(body)) + body, fs)
+        write_atomic(directory / NAME, PREFIX.pack(MAGIC, VERSION, crc32(body)) + body, fs)
 
     @classmethod
     def load(
@@ -173,7 +173,7 @@ class ColumnBase:
             return None
         magic, version, crc = PREFIX.unpack_from(data)
         body = memoryview(data)[PREFIX.size :]
-        if magic != MAGIC or version != VERSION or zlib.crc32(body) != crc:
+        if magic != MAGIC or version != VERSION or crc32(body) != crc:
             return None
         try:
             (size,) = _LEN.unpack_from(body)

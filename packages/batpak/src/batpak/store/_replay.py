@@ -22,13 +22,13 @@ takes them, so a long replay holds one decoded event at a time.
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, compress, repeat
 from operator import add, le, ne
 from typing import Generic, TypeVar
 
 import msgspec
+from zlib_ng.zlib_ng import crc32
 
 from batpak.errors import CorruptFrame, CrcMismatch
 from batpak.frame import (
@@ -170,7 +170,7 @@ def _cut(
     together an over-long int and a byte 0xcc could balance the first count, never both.
     """
     n = len(heads)
-    view, crc32 = memoryview(data), zlib.crc32
+    view = memoryview(data)
     crcs = [crc32(view[h + 8 : e]) for h, e in zip(heads, ends, strict=True)]
     fields = list(chain.from_iterable(map(_START, repeat(data), heads)))
     if fields[0::3] != crcs or fields[1::3].count(BODY_START) != n or b"".join(fields[2::3]) != ids:
@@ -218,7 +218,7 @@ def _exact(
         segment, offset = frames.segments[k], frames.offsets[k]
         at = offset - start
         body = data[at + 8 : at + frames.lengths[k]]
-        if zlib.crc32(body) != int.from_bytes(data[at + 4 : at + 8], "big"):
+        if crc32(body) != int.from_bytes(data[at + 4 : at + 8], "big"):
             raise CrcMismatch(segment, offset)
         try:
             event = _frames.decode(body).event

@@ -9,12 +9,12 @@ import itertools
 import os
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import msgspec
+from zlib_ng.zlib_ng import crc32
 
 from batpak import canonical
 from batpak.batch import BatchAppendItem, PriorItem
@@ -623,7 +623,7 @@ class Store:
     def _frame(self, entry: IndexEntry, data: bytes | memoryview) -> StoredEvent:
         """The stored event of ``entry`` from its whole frame's bytes."""
         body = data[8:]
-        if zlib.crc32(body) != int.from_bytes(data[4:8], "big"):
+        if crc32(body) != int.from_bytes(data[4:8], "big"):
             raise CrcMismatch(entry.segment_id, entry.offset)
         try:
             frame = decode_load(body)
