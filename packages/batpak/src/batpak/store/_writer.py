@@ -3,8 +3,10 @@
 Callers enqueue commands on a bounded queue and wait on a ``Reply``. Only this thread touches
 the active segment, the allocator and the chain heads, so appends need no other locking. The
 writer drains queued commands as one group (up to ``group_commit_max_batch``) and makes every
-durable request in the group durable with one fsync. Any I/O failure poisons the writer: the
-durable watermark freezes and every later command gets ``WriterCrashed``.
+durable request in the group durable with one fsync; with group commit on, that fsync runs
+on a second thread (:mod:`batpak.store._syncer`) while the writer frames the next group. Any
+I/O failure poisons the writer: the durable watermark freezes and every later command gets
+``WriterCrashed``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from batpak.errors import (
 )
 from batpak.event import ZERO_HASH
 from batpak.frontier import HlcPoint, Watermarks
+from batpak.fs import WriteFile
 from batpak.ids import uuid7
 from batpak.kinds import SYSTEM_CLOSE_COMPLETED
 from batpak.options import DEFAULT_OPTIONS, AppendOptions
@@ -43,6 +46,7 @@ from batpak.store._index import Index, IndexEntry
 from batpak.store._lifecycle import persist_cancelled
 from batpak.store._reply import Reply
 from batpak.store._segments import ActiveSegment
+from batpak.store._syncer import Syncer
 
 _U32_MAX = 0xFFFF_FFFF
 LIFECYCLE = Coordinate("batpak:store", "batpak:lifecycle")
@@ -112,6 +116,16 @@ class Close:
     reply: Reply[None] = field(default_factory=Reply)
 
 
+@dataclass(slots=True)
+class Written:
+    """A written group handed to the syncer: the file to fsync, the written watermark that
+    fsync makes durable, and the replies it settles."""
+
+    file: WriteFile
+    written: HlcPoint
+    answers: list[tuple[Reply[Any], Any]]
+
+
 Command = Append | Batch | Sync | Exclusive | Abandon | Close
 Publish = Callable[[Sequence[IndexEntry]], None]
 
@@ -153,6 +167,10 @@ class Writer:
         """Callers inside a gated append: the group window waits only while others are."""
         self._gated_lock = threading.Lock()
         self._fsync_s = 0.0  # a moving average of the fsync time
+        self._written = watermarks.snapshot().written
+        self._syncer: Syncer[Written] | None = None
+        if config.group_commit_max_batch != 1:
+            self._syncer = Syncer(self._sync_behind, "batpak-syncer")
         self._thread = threading.Thread(target=self._run, name="batpak-writer", daemon=True)
         self._thread.start()
 
@@ -236,7 +254,8 @@ class Writer:
             try:
                 command = self._queue.get_nowait()
             except queue.Empty:
-                if limit == 1 or not durable or durable >= self.gated:
+                behind = self._syncer.waiting if self._syncer is not None else 0
+                if limit == 1 or not durable or durable + behind >= self.gated:
                     break
                 if deadline is None:
                     deadline = time.monotonic() + min(self._fsync_s / 2, _WINDOW_MAX_S)
@@ -252,6 +271,13 @@ class Writer:
         return group
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._syncer is not None:
+                self._syncer.stop()
+
+    def _loop(self) -> None:
         while True:
             group = self._take_group()
             waiting: list[tuple[Reply[Any], Any]] = []
@@ -261,6 +287,7 @@ class Writer:
                     command.reply.set_exception(StoreClosed("the store is closing"))
                 elif isinstance(command, Abandon):
                     self._write_group()  # what was written survives a crash, in the page cache
+                    self._drain()
                     self._segment.close()
                     # A crash: the group's fsync never happened.
                     for reply, _ in waiting + self._held_answers:
@@ -325,8 +352,15 @@ class Writer:
                 self._segment.flush()
             except BaseException as exc:
                 self._poison(exc)
+            else:
+                self._mark_written()
         self._show_written()
         return self._crash is None
+
+    def _mark_written(self) -> None:
+        """Advance accepted and written to the last committed event, once per group (its
+        bytes are in the file)."""
+        self._watermarks.advance("accepted", "written", to=self._written)
 
     def _show_written(self) -> None:
         """Reveal the staged events (their bytes are in the file) and answer their callers."""
@@ -346,10 +380,16 @@ class Writer:
                 reply.set_exception(self._crashed_error())
 
     def _settle(self, waiting: list[tuple[Reply[Any], Any]]) -> None:
-        """One fsync for every durable request of the group (and the cadence)."""
+        """One fsync for every durable request of the group (and the cadence): handed to the
+        syncer with group commit on, unless a batch waits to be shown after it."""
         due = waiting or self._sync_requested or self._unsynced >= self._config.sync_every_n_events
         self._sync_requested = False
         if self._crash is None and due:
+            syncer, file = self._syncer, self._segment.file
+            if syncer is not None and not self._held and file is not None:
+                self._unsynced = 0
+                syncer.submit(Written(file, self._written, waiting), len(waiting))
+                return
             try:
                 self._sync()
             except BaseException as exc:
@@ -358,6 +398,7 @@ class Writer:
 
     def _run_close(self, command: Close) -> None:
         if self._crash is not None:
+            self._drain()
             self._segment.close()
             command.reply.set_exception(self._crashed_error())
             return
@@ -380,7 +421,8 @@ class Writer:
             command.reply.set_exception(StoreClosed("the store is closed"))
 
     def _poison(self, exc: BaseException) -> None:
-        self._crash = exc
+        if self._crash is None:  # the syncer may have been first
+            self._crash = exc
         self._watermarks.crash()
         self._answer(self._held_answers)  # their events will never be shown
         self._held_answers = []
@@ -552,16 +594,14 @@ class Writer:
                 self._keys[key] = entry  # an IdempEntry once published (settled)
 
     def _commit(self, entries: list[IndexEntry], *, held: bool = False) -> None:
-        """Record written entries (footer rows, allocator, watermarks), then stage them to be
+        """Record written entries (footer rows, allocator, the written point), then stage them to be
         published when the group is written, or, when ``held`` (a batch) or behind held
         entries, after the next fsync; or hold them back (durably) while a visibility fence
         is open."""
         self._segment.entries.extend(entries)
         self._next_sequence = entries[-1].global_sequence + 1
         last = entries[-1]
-        self._watermarks.advance(
-            "accepted", "written", to=HlcPoint(last.wall_ms, last.global_sequence)
-        )
+        self._written = HlcPoint(last.wall_ms, last.global_sequence)  # marked once flushed
         if self._fence is not None:
             self._fence.stage(entries)
             self._sync_requested = True  # fenced writes are durable before the fence ends
@@ -577,14 +617,41 @@ class Writer:
         self._watermarks.advance("visible", to=HlcPoint(last.wall_ms, last.global_sequence))
         self._publish(entries)
 
+    def _drain(self) -> None:
+        """Wait until the syncer has settled every group handed to it."""
+        if self._syncer is not None:
+            self._syncer.drain()
+
+    def _sync_behind(self, groups: list[Written]) -> None:
+        """On the syncer thread: one fsync for the written groups, then their answers. A
+        failure poisons the writer as :meth:`_poison` does; the writer answers its own held
+        requests when it next drains."""
+        if self._crash is None:
+            started = time.monotonic()
+            try:
+                groups[-1].file.sync(self._config.sync_mode == "sync_data")
+            except BaseException as exc:
+                self._crash = exc
+                self._watermarks.crash()
+            else:
+                self._fsync_s += (time.monotonic() - started - self._fsync_s) / 8
+                if self._crash is None:  # frozen once the writer is poisoned
+                    self._watermarks.advance("durable", to=groups[-1].written)
+        for group in groups:
+            self._answer(group.answers)
+
     def _sync(self) -> None:
+        self._drain()
+        if self._crash is not None:  # a failed fsync on the syncer
+            raise self._crashed_error()
         if self._unsynced == 0:
             return
         started = time.monotonic()
         self._segment.sync(self._config.sync_mode == "sync_data")
         self._fsync_s += (time.monotonic() - started - self._fsync_s) / 8
         self._unsynced = 0
-        self._watermarks.advance("durable", to=self._watermarks.snapshot().written)
+        self._mark_written()  # the sync wrote every buffered frame
+        self._watermarks.advance("durable", to=self._written)
         if self._held:  # now durable: shown in sequence order, after the staged ones
             self._show_written()
             held, self._held = self._held, []
