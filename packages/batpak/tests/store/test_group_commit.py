@@ -178,6 +178,95 @@ def test_a_failing_fsync_poisons_the_writer(
         assert again == kept
 
 
+def test_the_writer_frames_the_next_group_while_an_fsync_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(StoreConfig(tmp_path).with_group_commit(0))
+    syncing, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def held(fd: int) -> None:
+        syncing.set()
+        release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(SEGMENT_OS, "fsync", held)
+    first: list[AppendReceipt] = []
+    waiter = threading.Thread(
+        target=lambda: first.append(store.append(Coordinate("a", "gc"), KIND, 1, durable(1)))
+    )
+    waiter.start()
+    assert syncing.wait(10)
+    # While that fsync runs, the writer takes, writes and answers the next append.
+    later: list[AppendReceipt] = []
+    other = threading.Thread(
+        target=lambda: later.append(
+            store.append(Coordinate("b", "gc"), KIND, 2, AppendOptions(idempotency_key=2))
+        )
+    )
+    other.start()
+    other.join(5)
+    frontier, answered = store.frontier(), list(first)
+    release.set()
+    waiter.join(10)
+    assert later, "the writer waited for an fsync it had handed off"
+    assert answered == []  # the durable append waits for its fsync
+    assert frontier.written.global_sequence >= later[0].global_sequence
+    assert frontier.durable.global_sequence < later[0].global_sequence
+    assert first
+    assert store.frontier().durable.global_sequence >= first[0].global_sequence
+    store.close()
+
+
+def test_segments_rotate_cleanly_under_concurrent_group_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rotation seals and closes a file the syncer may still be syncing: the writer waits
+    for the syncer first, so no fsync ever finds its file closed (or its number reused)."""
+    config = StoreConfig(tmp_path).with_group_commit(0).with_segment_max_bytes(4096)
+    acked: dict[int, int] = {}
+    errors: list[BaseException] = []
+    closed_under: list[int] = []
+    real_fsync = os.fsync
+
+    def slow(fd: int) -> None:
+        before = os.fstat(fd).st_ino
+        time.sleep(0.002)
+        try:
+            after: int | None = os.fstat(fd).st_ino
+        except OSError:
+            after = None
+        if after != before:
+            closed_under.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(SEGMENT_OS, "fsync", slow)
+
+    def worker(t: int) -> None:
+        try:
+            for j in range(40):
+                key = IdempotencyKey.for_operation("rotate", [str(t), str(j)])
+                receipt = store.append(Coordinate(f"r:{t}", "gc"), KIND, [t, j] * 20, durable(key))
+                acked[receipt.event_id] = receipt.global_sequence
+        except BaseException as exc:
+            errors.append(exc)
+
+    with Store.open(config) as store:
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    monkeypatch.undo()
+    assert errors == []
+    assert closed_under == []
+    assert len(list(tmp_path.glob("*.fbat"))) > 10
+    with Store.open(config) as reopened:
+        assert reopened.verify_chain().is_intact()
+        for event_id, sequence in acked.items():
+            assert reopened.get(event_id).global_sequence == sequence
+
+
 def test_waiters_blocked_before_the_failure_are_woken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
