@@ -627,18 +627,22 @@ class Writer:
         failure poisons the writer as :meth:`_poison` does; the writer answers its own held
         requests when it next drains."""
         if self._crash is None:
-            started = time.monotonic()
             try:
-                groups[-1].file.sync(self._config.sync_mode == "sync_data")
+                self._fsync(groups[-1].file.sync)
             except BaseException as exc:
                 self._crash = exc
                 self._watermarks.crash()
             else:
-                self._fsync_s += (time.monotonic() - started - self._fsync_s) / 8
                 if self._crash is None:  # frozen once the writer is poisoned
                     self._watermarks.advance("durable", to=groups[-1].written)
         for group in groups:
             self._answer(group.answers)
+
+    def _fsync(self, sync: Callable[[bool], None]) -> None:
+        """One fsync, its time folded into the average the group window waits on."""
+        started = time.monotonic()
+        sync(self._config.sync_mode == "sync_data")
+        self._fsync_s += (time.monotonic() - started - self._fsync_s) / 8
 
     def _sync(self) -> None:
         self._drain()
@@ -646,9 +650,7 @@ class Writer:
             raise self._crashed_error()
         if self._unsynced == 0:
             return
-        started = time.monotonic()
-        self._segment.sync(self._config.sync_mode == "sync_data")
-        self._fsync_s += (time.monotonic() - started - self._fsync_s) / 8
+        self._fsync(self._segment.sync)
         self._unsynced = 0
         self._mark_written()  # the sync wrote every buffered frame
         self._watermarks.advance("durable", to=self._written)
